@@ -1,0 +1,58 @@
+# Build, test and run entry points. `make test` creates .venv and installs everything itself.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Two xdist workers: CI has 2 cores. A fixed count (not -n auto) also keeps a many-core GPU
+# machine from starting one JAX process per core, each compiling and reserving GPU memory.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: install test test-slow lint format bench-env bench train clean distclean
+
+install: $(STAMP)
+
+# Re-runs whenever a requirements file changes. On a machine with an NVIDIA GPU
+# (`nvidia-smi -L` succeeds) the CUDA 12 build of jax is installed as well.
+$(STAMP): requirements.txt requirements-dev.txt requirements-cuda12.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -r requirements-dev.txt
+	if nvidia-smi -L >/dev/null 2>&1; then \
+		$(VPY) -m pip install -r requirements-cuda12.txt; \
+	fi
+	touch $@
+
+# pytest's exit code is passed through unchanged (5 = no tests collected is a failure).
+test: $(STAMP)
+	$(VPY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(VPY) -m pytest -n $(PYTEST_WORKERS) -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench-env: $(STAMP)
+	$(VPY) -m experiments.benchmark --what=env
+
+bench: $(STAMP)
+	$(VPY) -m experiments.benchmark
+
+train: $(STAMP)
+	$(VPY) -m experiments.train --config=experiments/lines_only.py $(ARGS)
+
+clean:
+	find . -path ./$(VENV) -prune -o -type d \
+		\( -name __pycache__ -o -name '*.egg-info' \) -print0 | xargs -0 rm -rf
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist
+
+distclean: clean
+	rm -rf $(VENV)
