@@ -1,0 +1,395 @@
+"""The Tetris environment: pure `reset` and `step` on one board; jit and vmap at the call site."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from tetris_jax import board as bb
+from tetris_jax import pieces
+from tetris_jax.types import EMPTY_HOLD, FieldSpec, Observation, TimeStep
+
+ACTION_MODES = ("placement", "direct")
+REWARD_MODES = ("lines_only", "standard")
+RANDOMIZERS = ("7bag", "uniform")
+# Direct-mode actions, in this order.
+DIRECT_ACTIONS = ("noop", "left", "right", "rotate_cw", "rotate_ccw", "soft_drop", "hard_drop",
+                  "hold")  # fmt: skip
+NOOP, LEFT, RIGHT, CW, CCW, SOFT_DROP, HARD_DROP, HOLD = range(8)
+# Guideline points for 0..4 lines at level 1; multiplied by the level.
+LINE_POINTS = (0, 100, 300, 500, 800)
+MAX_LEVEL = 15
+# Potential for reward_mode="standard": phi(board) = sum_i w_i feature_i (a tenth of the
+# weights of Yiyuan Lee's tuned heuristic, so one cleared line is worth about as much as the
+# shaping of a few pieces).
+DEFAULT_SHAPING = {"aggregate_height": -0.051, "holes": -0.036, "bumpiness": -0.018}
+FULL_BAG = 0x7F
+
+
+@struct.dataclass
+class State:
+    """Everything that evolves in one game. Static sizes are not pytree leaves."""
+
+    cols: jax.Array  # (width,) uint32: locked cells, bit k = row k from the floor.
+    piece: jax.Array  # () int32: the current piece.
+    rotation: jax.Array  # () int32: its SRS state (direct mode; 0 in placement mode).
+    x: jax.Array  # () int32: column of its bounding box's left edge.
+    y: jax.Array  # () int32: row of its bounding box's bottom edge, from the floor.
+    queue: jax.Array  # (queue_size,) int32: next pieces.
+    hold: jax.Array  # () int32: held piece or EMPTY_HOLD.
+    can_hold: jax.Array  # () bool
+    bag: jax.Array  # () int32: 7-bit mask of the pieces left in the current bag.
+    key: jax.Array  # PRNG key for future pieces.
+    steps: jax.Array  # () int32: steps in this episode.
+    pieces_placed: jax.Array  # () int32
+    total_lines: jax.Array  # () int32
+    score: jax.Array  # () int32: Guideline score (saturates at int32 max).
+    done: jax.Array  # () bool: the last step ended the episode (is_last).
+    height: int = struct.field(pytree_node=False, default=20)
+    hidden_rows: int = struct.field(pytree_node=False, default=0)
+
+    @property
+    def grid(self) -> jax.Array:
+        """(hidden_rows + height, width) bool locked cells, row 0 at the top."""
+        return bb.to_board(self.cols, self.hidden_rows + self.height)
+
+    @property
+    def board(self) -> jax.Array:
+        """(height, width) bool locked cells of the visible rows, row 0 at the top."""
+        return bb.to_board(self.cols, self.height)
+
+
+def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"Tetris: {name}={value!r} is not allowed; {name} must be {allowed}.")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+class Tetris:
+    """Tetris as a pure JAX environment (see README for the rules and the action spaces).
+
+    Observation: `Observation` (board, active piece plane, piece, rotation, queue, hold,
+    can_hold, action_mask). Reward: lines cleared by the step ("lines_only"), or lines plus the
+    potential-based shaping gamma*phi(s') - phi(s) and a game-over penalty ("standard").
+    Termination: top-out. Truncation: `max_steps`.
+
+    Action modes:
+      "placement": one decision per piece, `action = rotation * width + column` with rotation in
+        SRS order (0, R, 2, L) and column the leftmost occupied column of the piece, clamped so
+        the piece fits. The piece drops straight down from above (classic rules, no sliding);
+        the game ends when it would rest with a cell above the visible rows (the board is then
+        left as it was). Every integer is accepted: values outside [0, num_actions) are clipped.
+        `action_mask` marks the placements that do not top out, dropping clamped duplicates and
+        rotations whose cells repeat an earlier rotation's (O: 1 rotation; I, S, Z: 2); if
+        every placement tops out it marks all of those, so it is never empty.
+      "direct": indices 0-7 = no-op, left, right, rotate cw, rotate ccw, soft drop, hard drop,
+        hold (see DIRECT_ACTIONS). SRS rotation with wall kicks. After the action, gravity pulls
+        the piece one row; a piece that cannot fall locks (so it can still slide or rotate for
+        one step after landing). Hard drop locks at once. Hold swaps with the held piece (or
+        takes the next piece) once per piece. Game over: block out (a new piece overlaps the
+        stack at spawn) or lock out (a piece locks wholly inside the hidden rows).
+    """
+
+    def __init__(
+        self,
+        height: int = 20,
+        width: int = 10,
+        action_mode: str = "placement",
+        reward_mode: str = "lines_only",
+        randomizer: str = "7bag",
+        queue_size: int = 5,
+        max_steps: int | None = None,
+        hidden_rows: int | None = None,
+        shaping: dict[str, float] | None = None,
+        shaping_gamma: float = 1.0,
+        game_over_penalty: float = 1.0,
+    ):
+        _check("action_mode", action_mode, action_mode in ACTION_MODES, f"one of {ACTION_MODES}")
+        _check("reward_mode", reward_mode, reward_mode in REWARD_MODES, f"one of {REWARD_MODES}")
+        _check("randomizer", randomizer, randomizer in RANDOMIZERS, f"one of {RANDOMIZERS}")
+        _check("width", width, _is_int(width) and 4 <= width <= 64, "an int in [4, 64]")
+        if hidden_rows is None:
+            hidden_rows = 0 if action_mode == "placement" else 2
+        _check("hidden_rows", hidden_rows, _is_int(hidden_rows) and 0 <= hidden_rows <= 8,
+               "an int in [0, 8]")  # fmt: skip
+        _check("height", height, _is_int(height) and 4 <= height <= 28 - hidden_rows,
+               f"an int in [4, {28 - hidden_rows}] (height + hidden_rows <= 28 bits)")  # fmt: skip
+        _check("queue_size", queue_size, _is_int(queue_size) and 0 <= queue_size <= 16,
+               "an int in [0, 16]")  # fmt: skip
+        _check("max_steps", max_steps, max_steps is None or (_is_int(max_steps) and max_steps > 0),
+               "None or a positive int")  # fmt: skip
+        shaping = dict(DEFAULT_SHAPING if shaping is None else shaping)
+        unknown = set(shaping) - set(DEFAULT_SHAPING)
+        _check("shaping", shaping, not unknown, f"a dict with keys in {sorted(DEFAULT_SHAPING)}")
+        self.height, self.width, self.hidden_rows = int(height), int(width), int(hidden_rows)
+        self.rows = self.height + self.hidden_rows
+        self.action_mode, self.reward_mode, self.randomizer = action_mode, reward_mode, randomizer
+        self.queue_size, self.max_steps = int(queue_size), max_steps
+        self.shaping = {k: float(shaping.get(k, 0.0)) for k in DEFAULT_SHAPING}
+        self.shaping_gamma, self.game_over_penalty = float(shaping_gamma), float(game_over_penalty)
+        self.num_actions = 4 * self.width if action_mode == "placement" else len(DIRECT_ACTIONS)
+        self._spawn_x = pieces.spawn_x(self.width)
+        # Box row at spawn: the lowest cell of the spawn state in the first hidden row (direct),
+        # or the highest cell in the top row (placement, where it is shown but not played).
+        if action_mode == "direct":
+            self._spawn_y = (self.height - pieces.MIN_DY[:, 0]).astype(np.int32)
+        else:
+            self._spawn_y = (self.rows - 1 - pieces.MAX_DY[:, 0]).astype(np.int32)
+
+    def __repr__(self) -> str:
+        return (f"Tetris(height={self.height}, width={self.width}, action_mode="
+                f"{self.action_mode!r}, reward_mode={self.reward_mode!r}, randomizer="
+                f"{self.randomizer!r}, queue_size={self.queue_size}, max_steps={self.max_steps},"
+                f" hidden_rows={self.hidden_rows})")  # fmt: skip
+
+    # ----- specs -----
+
+    def observation_spec(self) -> dict[str, FieldSpec]:
+        """Shape, dtype and kind of each observation field."""
+        plane = (self.rows, self.width)
+        return {
+            "board": FieldSpec(plane, "bool", "binary"),
+            "active": FieldSpec(plane, "bool", "binary"),
+            "piece": FieldSpec((), "int32", "categorical", 7),
+            "rotation": FieldSpec((), "int32", "categorical", 4),
+            "queue": FieldSpec((self.queue_size,), "int32", "categorical", 7),
+            "hold": FieldSpec((), "int32", "categorical", 8),
+            "can_hold": FieldSpec((), "bool", "binary"),
+            "action_mask": FieldSpec((self.num_actions,), "bool", "mask"),
+        }
+
+    # ----- pieces -----
+
+    def _draw(self, bag, word):
+        """Next piece from the randomizer given one uniform uint32 word: (piece, bag)."""
+        if self.randomizer == "uniform":
+            return ((word >> 16) * 7 >> 16).astype(jnp.int32), bag
+        count = bb.popcount(bag.astype(jnp.uint32))
+        k = ((word >> 16) * count.astype(jnp.uint32) >> 16).astype(jnp.int32)  # In [0, count).
+        piece, seen = jnp.int32(0), jnp.int32(0)
+        for p in range(pieces.NUM_PIECES):  # The k-th (0-based) piece still in the bag.
+            present = (bag >> p) & 1
+            piece = jnp.where((present == 1) & (seen == k), p, piece)
+            seen = seen + present
+        bag = bag & ~(1 << piece)
+        return piece, jnp.where(bag == 0, FULL_BAG, bag)
+
+    def _next_piece(self, queue, bag, word):
+        """Pops the queue's head (or draws directly with no queue) and refills its tail."""
+        new, bag = self._draw(bag, word)
+        if self.queue_size == 0:
+            return new, queue, bag
+        return queue[0], jnp.concatenate([queue[1:], new[None]]), bag
+
+    def _spawn(self, piece):
+        return jnp.asarray(self._spawn_x)[piece], jnp.asarray(self._spawn_y)[piece]
+
+    # ----- reset -----
+
+    def reset(self, key: jax.Array, board: jax.Array | None = None) -> tuple[State, TimeStep]:
+        """Starts a game: an empty board, or `board` ((height, width), nonzero = filled)."""
+        cols = jnp.zeros((self.width,), jnp.uint32)
+        if board is not None:
+            shape = tuple(np.shape(board))
+            _check("board", f"<array of shape {shape}>", shape == (self.height, self.width),
+                   f"an array of shape (height, width) = {(self.height, self.width)}")  # fmt: skip
+            cols = bb.to_cols(jnp.asarray(board))
+        key, draw_key = jax.random.split(key)
+        words = jax.random.bits(draw_key, (self.queue_size + 1,), jnp.uint32)
+        bag = jnp.int32(FULL_BAG)
+        drawn = []
+        for i in range(self.queue_size + 1):
+            p, bag = self._draw(bag, words[i])
+            drawn.append(p)
+        piece = drawn[0]
+        x, y = self._spawn(piece)
+        zero = jnp.int32(0)
+        state = State(
+            cols=cols, piece=piece, rotation=zero, x=x, y=y,
+            queue=jnp.stack(drawn[1:]) if self.queue_size else jnp.zeros((0,), jnp.int32),
+            hold=jnp.int32(EMPTY_HOLD), can_hold=jnp.bool_(self.action_mode == "direct"),
+            bag=bag, key=key, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
+            done=jnp.bool_(False), height=self.height, hidden_rows=self.hidden_rows,
+        )  # fmt: skip
+        f = jnp.bool_(False)
+        ts = self._timestep(state, jnp.float32(0), jnp.bool_(True), f, f, zero)
+        return state, ts
+
+    # ----- step -----
+
+    def step(self, state: State, action: jax.Array) -> tuple[State, TimeStep]:
+        """Advances one step. A state whose episode has ended is returned unchanged."""
+        action = jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
+        key, draw_key = jax.random.split(state.key)
+        words = jax.random.bits(draw_key, (2,), jnp.uint32)
+        if self.action_mode == "placement":
+            new, lines, game_over, points = self._step_placement(state, action, words)
+        else:
+            new, lines, game_over, points = self._step_direct(state, action, words)
+        steps = state.steps + 1
+        truncated = (steps >= self.max_steps) if self.max_steps else jnp.bool_(False)
+        level = jnp.minimum(1 + state.total_lines // 10, MAX_LEVEL)
+        points = points + jnp.asarray(LINE_POINTS, jnp.int32)[lines] * level
+        new = new.replace(
+            key=key, steps=steps, total_lines=state.total_lines + lines,
+            score=jnp.where(state.score > jnp.iinfo(jnp.int32).max - points,
+                            jnp.iinfo(jnp.int32).max, state.score + points),
+            done=game_over | truncated,
+        )  # fmt: skip
+        reward = lines.astype(jnp.float32)
+        if self.reward_mode == "standard":
+            shaping = self.shaping_gamma * self.potential(new.cols) - self.potential(state.cols)
+            reward = reward + shaping - self.game_over_penalty * game_over
+        ts = self._timestep(new, reward, jnp.bool_(False), new.done, game_over, lines)
+        # A finished episode stays finished (use `auto_reset_step` to start the next one).
+        frozen_ts = self._timestep(state, jnp.float32(0), jnp.bool_(False), jnp.bool_(True),
+                                   jnp.bool_(False), jnp.int32(0))  # fmt: skip
+        pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
+        return pick(state, new), pick(frozen_ts, ts)
+
+    def auto_reset_step(
+        self, state: State, action: jax.Array, board: jax.Array | None = None
+    ) -> tuple[State, TimeStep]:
+        """`step`, except that a finished episode is replaced by a fresh one (optionally from
+        `board`), whose first time step (`is_first`, reward 0) is returned. The terminal frame is
+        never overwritten: it was returned by the previous call. For batched collection."""
+        stepped = self.step(state, action)
+        fresh = self.reset(jax.random.fold_in(state.key, 1), board)
+        return jax.tree.map(lambda u, v: jnp.where(state.done, u, v), fresh, stepped)
+
+    def _step_placement(self, state: State, action, words):
+        cols = bb.split(state.cols)
+        rotation, column = action // self.width, action % self.width
+        table = bb.placement_landing(cols, state.piece)
+        y = table[0][0]
+        for i in range(1, self.num_actions):
+            y = jnp.where(action == i, table[i // self.width][i % self.width], y)
+        piece = bb.Piece(state.piece, rotation)
+        x = jnp.minimum(column, self.width - 1 - (piece.max_dx - piece.min_dx)) - piece.min_dx
+        top_out = y + piece.max_dy >= self.height
+        cleared, lines = bb.clear_lines(bb.lock(cols, piece.cols(x, y, self.width)), self.rows)
+        cols = [jnp.where(top_out, old, new) for old, new in zip(cols, cleared, strict=True)]
+        lines = jnp.where(top_out, 0, lines)
+        nxt, queue, bag = self._next_piece(state.queue, state.bag, words[0])
+        sx, sy = self._spawn(nxt)
+        new = state.replace(cols=bb.stack(cols), piece=nxt, x=sx, y=sy, queue=queue, bag=bag,
+                            pieces_placed=state.pieces_placed + 1)  # fmt: skip
+        return new, lines, top_out, jnp.int32(0)
+
+    def _step_direct(self, state: State, action, words):
+        s = state
+        cols = bb.split(s.cols)
+        # Moves and rotations: up to five (dx, dy) tests, the first that fits wins.
+        is_rot = (action == CW) | (action == CCW)
+        rot = jnp.where(action == CW, (s.rotation + 1) % 4,
+                        jnp.where(action == CCW, (s.rotation + 3) % 4, s.rotation))  # fmt: skip
+        target = bb.Piece(s.piece, rot)
+        kick_idx = (s.piece * 4 + s.rotation) * 2 + (action == CCW).astype(jnp.int32)
+        kicks = pieces.KICKS.reshape(-1, 5, 2)
+        dx = jnp.where(action == LEFT, -1, jnp.where(action == RIGHT, 1, 0))
+        dy = jnp.where(action == SOFT_DROP, -1, 0)
+        x, y, moved = s.x, s.y, jnp.bool_(False)
+        for t in range(5):
+            ox = jnp.where(is_rot, bb.lookup(kicks[:, t, 0], kick_idx), dx)
+            oy = jnp.where(is_rot, bb.lookup(kicks[:, t, 1], kick_idx), dy)
+            ok = ~moved & bb.fits(cols, target, s.x + ox, s.y + oy, self.rows)
+            if t > 0:
+                ok = ok & is_rot
+            x, y = jnp.where(ok, s.x + ox, x), jnp.where(ok, s.y + oy, y)
+            moved = moved | ok
+        rot = jnp.where(moved, rot, s.rotation)
+        points = jnp.where((action == SOFT_DROP) & moved, 1, 0)
+        # Hold: swap with the held piece, or stash the current one and take the next.
+        do_hold = (action == HOLD) & s.can_hold
+        empty_hold = s.hold == EMPTY_HOLD
+        from_queue, queue_h, bag_h = self._next_piece(s.queue, s.bag, words[1])
+        held_in = jnp.where(empty_hold, from_queue, s.hold)
+        hx, hy = self._spawn(held_in)
+        s = s.replace(
+            piece=jnp.where(do_hold, held_in, s.piece), rotation=jnp.where(do_hold, 0, rot),
+            x=jnp.where(do_hold, hx, x), y=jnp.where(do_hold, hy, y),
+            hold=jnp.where(do_hold, s.piece, s.hold), can_hold=s.can_hold & ~do_hold,
+            queue=jnp.where(do_hold & empty_hold, queue_h, s.queue),
+            bag=jnp.where(do_hold & empty_hold, bag_h, s.bag),
+        )  # fmt: skip
+        current = bb.Piece(s.piece, s.rotation)
+        here = current.cols(s.x, s.y, self.width)
+        block_out_hold = do_hold & ~(current.in_bounds(s.x, s.y, self.width, self.rows)
+                                     & ~bb.overlaps(cols, here))  # fmt: skip
+        # Gravity, or the hard drop's fall; a piece that cannot fall (or hard-dropped) locks.
+        fall = bb.drop_distance(cols, here)
+        hard = action == HARD_DROP
+        lock = (hard | (fall == 0)) & ~block_out_hold
+        drop = jnp.where(hard, fall, jnp.minimum(fall, 1))
+        points = points + jnp.where(hard, 2 * fall, 0)
+        s = s.replace(y=s.y - drop)
+        landed = [bb.shift_up(c, -drop) for c in here]
+        lock_out = s.y + current.min_dy >= self.height
+        cleared, lines = bb.clear_lines(bb.lock(cols, landed), self.rows)
+        nxt, queue, bag = self._next_piece(s.queue, s.bag, words[0])
+        nx, ny = self._spawn(nxt)
+        block_out = ~bb.fits(cleared, bb.Piece(nxt, 0), nx, ny, self.rows)
+        after_lock = s.replace(
+            cols=bb.stack(cleared), piece=nxt, rotation=jnp.int32(0), x=nx, y=ny, queue=queue,
+            bag=bag, can_hold=jnp.bool_(True), pieces_placed=s.pieces_placed + 1,
+        )  # fmt: skip
+        new = jax.tree.map(lambda u, v: jnp.where(lock, u, v), after_lock, s)
+        game_over = block_out_hold | (lock & (lock_out | block_out))
+        lines = jnp.where(lock, lines, 0)
+        return new, lines, game_over, points.astype(jnp.int32)
+
+    # ----- observation -----
+
+    def potential(self, cols: jax.Array) -> jax.Array:
+        """phi(board) of the standard reward: weighted height, holes and bumpiness."""
+        cl = bb.split(cols)
+        h = bb.heights(cl)
+        w = self.shaping
+        return (w["aggregate_height"] * sum(h) + w["holes"] * bb.holes(cl)
+                + w["bumpiness"] * bb.bumpiness(h)).astype(jnp.float32)  # fmt: skip
+
+    def action_mask(self, state: State) -> jax.Array:
+        """(num_actions,) bool; see the class docstring."""
+        if self.action_mode == "direct":
+            return jnp.ones((self.num_actions,), bool).at[HOLD].set(state.can_hold)
+        table = bb.placement_landing(bb.split(state.cols), state.piece)
+        mask, distinct = [], []
+        for r in range(4):
+            idx = state.piece * 4 + r
+            max_dy = bb.lookup(pieces.MAX_DY.reshape(-1), idx)
+            last = self.width - 1 - bb.lookup((pieces.MAX_DX - pieces.MIN_DX).reshape(-1), idx)
+            canonical = bb.lookup(pieces.CANONICAL_ROTATION.reshape(-1), idx)
+            for c in range(self.width):
+                ok = canonical & (c <= last)
+                distinct.append(ok)
+                mask.append(ok & (table[r][c] + max_dy < self.height))
+        mask, distinct = jnp.stack(mask), jnp.stack(distinct)
+        return jnp.where(jnp.any(mask), mask, distinct)
+
+    def observation(self, state: State) -> Observation:
+        piece = bb.Piece(state.piece, state.rotation)
+        active = bb.stack(piece.cols(state.x, state.y, self.width))
+        return Observation(
+            board=bb.to_board(state.cols, self.rows),
+            active=bb.to_board(active, self.rows),
+            piece=state.piece, rotation=state.rotation, queue=state.queue, hold=state.hold,
+            can_hold=state.can_hold, action_mask=self.action_mask(state),
+        )  # fmt: skip
+
+    def _timestep(self, state, reward, is_first, is_last, is_terminal, lines) -> TimeStep:
+        metrics = {
+            "lines_cleared": lines.astype(jnp.int32),
+            "total_lines": state.total_lines,
+            "pieces_placed": state.pieces_placed,
+            "score": state.score,
+            "steps": state.steps,
+        }
+        return TimeStep(self.observation(state), jnp.asarray(reward, jnp.float32), is_first,
+                        is_last, is_terminal, metrics)  # fmt: skip
