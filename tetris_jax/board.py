@@ -53,8 +53,29 @@ def to_board(cols: jax.Array, rows: int) -> jax.Array:
 
 
 def lookup(table: np.ndarray, index) -> jax.Array:
-    """table[index] for a small static table."""
-    return jnp.asarray(table)[index]
+    """table[index] for a small static table.
+
+    Tables of up to 8 entries become a chain of selects, which fuse with their neighbours and
+    vectorise across a vmapped batch on the CPU; longer ones are a gather.
+    """
+    table = np.asarray(table)
+    if len(table) > 8:
+        return jnp.asarray(table)[index]
+    out = jnp.full(jnp.shape(index), table[0], dtype=table.dtype)
+    for i in range(1, len(table)):
+        out = jnp.where(index == i, table[i], out)
+    return out
+
+
+def lookup2(table: np.ndarray, piece, rotation) -> jax.Array:
+    """table[piece, rotation] for a (7, 4) table; `rotation` may be a static int."""
+    if isinstance(rotation, int):
+        return lookup(table[:, rotation], piece)
+    by_rotation = [lookup(table[:, r], piece) for r in range(4)]
+    out = by_rotation[0]
+    for r in range(1, 4):
+        out = jnp.where(rotation == r, by_rotation[r], out)
+    return out
 
 
 def height(col: jax.Array) -> jax.Array:
@@ -76,12 +97,11 @@ class Piece:
     """Static data of a piece in one rotation, looked up once and reused across tests."""
 
     def __init__(self, piece, rotation):
-        idx = piece * 4 + rotation
-        self.bits = [lookup(pieces.COL_BITS[:, :, dx].reshape(-1), idx) for dx in range(4)]
-        self.min_dx = lookup(pieces.MIN_DX.reshape(-1), idx)
-        self.max_dx = lookup(pieces.MAX_DX.reshape(-1), idx)
-        self.min_dy = lookup(pieces.MIN_DY.reshape(-1), idx)
-        self.max_dy = lookup(pieces.MAX_DY.reshape(-1), idx)
+        get = lambda table: lookup2(table, piece, rotation)
+        self.bits = [get(pieces.COL_BITS[:, :, dx]) for dx in range(4)]
+        self.low = [get(pieces.COL_LOW[:, :, dx]) for dx in range(4)]
+        self.min_dx, self.max_dx = get(pieces.MIN_DX), get(pieces.MAX_DX)
+        self.min_dy, self.max_dy = get(pieces.MIN_DY), get(pieces.MAX_DY)
 
     def cols(self, x, y, width: int) -> Cols:
         """The piece's cells with its box corner at (x, y); box columns off the grid vanish."""
@@ -162,10 +182,8 @@ def placement_landing(cols: Cols, piece) -> list[list[jax.Array]]:
     h_pad = [big] * 3 + [height(c) for c in cols] + [big] * 3  # Index i is column i - 3.
     table = []
     for r in range(4):
-        idx = piece * 4 + r
-        low = [lookup(pieces.COL_LOW[:, :, dx].reshape(-1), idx) for dx in range(4)]
-        min_dx = lookup(pieces.MIN_DX.reshape(-1), idx)
-        span = lookup((pieces.MAX_DX - pieces.MIN_DX).reshape(-1), idx)
+        p = Piece(piece, r)
+        low, min_dx, span = p.low, p.min_dx, p.max_dx - p.min_dx
         by_box = []  # Landing row for the box at column x = i - 3.
         for i in range(width + 3):
             y = big

@@ -28,6 +28,28 @@ MAX_LEVEL = 15
 # shaping of a few pieces).
 DEFAULT_SHAPING = {"aggregate_height": -0.051, "holes": -0.036, "bumpiness": -0.018}
 FULL_BAG = 0x7F
+_RESET_COUNTER = 0x80000000  # Stream positions used by reset and by the next episode's seed;
+_NEXT_COUNTER = 0xFFFFFFF0  # steps use 2 * step and 2 * step + 1, far below these.
+
+
+def _mix(x: jax.Array) -> jax.Array:
+    """A 32-bit integer hash with good avalanche (Wellons' lowbias32)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _words(seed: jax.Array, counter: jax.Array, n: int) -> list[jax.Array]:
+    """n uniform uint32 words at positions counter .. counter+n-1 of the seed's stream.
+
+    A counter-based hash instead of `jax.random` inside `step`: threefry compiles to loops that
+    cost more than the rest of a step on the CPU, and pieces only need well-mixed bits. The
+    seed itself comes from `jax.random` in `reset`, so games are reproducible from the key.
+    """
+    base = _mix(seed[..., 0] ^ jnp.uint32(0x9E3779B9))
+    return [_mix(_mix(base ^ (counter + jnp.uint32(i))) ^ seed[..., 1]) for i in range(n)]
 
 
 @struct.dataclass
@@ -43,7 +65,7 @@ class State:
     hold: jax.Array  # () int32: held piece or EMPTY_HOLD.
     can_hold: jax.Array  # () bool
     bag: jax.Array  # () int32: 7-bit mask of the pieces left in the current bag.
-    key: jax.Array  # PRNG key for future pieces.
+    seed: jax.Array  # (2,) uint32: this episode's seed for the piece stream (see `_words`).
     steps: jax.Array  # () int32: steps in this episode.
     pieces_placed: jax.Array  # () int32
     total_lines: jax.Array  # () int32
@@ -197,12 +219,12 @@ class Tetris:
         """Starts a game: an empty board, or `board` ((height, width), nonzero = filled)."""
         cols = jnp.zeros((self.width,), jnp.uint32)
         if board is not None:
-            shape = tuple(np.shape(board))
-            _check("board", f"<array of shape {shape}>", shape == (self.height, self.width),
-                   f"an array of shape (height, width) = {(self.height, self.width)}")  # fmt: skip
+            self._check_board(board)
             cols = bb.to_cols(jnp.asarray(board))
-        key, draw_key = jax.random.split(key)
-        words = jax.random.bits(draw_key, (self.queue_size + 1,), jnp.uint32)
+        return self._start(cols, jax.random.bits(key, (2,), jnp.uint32))
+
+    def _start(self, cols: jax.Array, seed: jax.Array) -> tuple[State, TimeStep]:
+        words = _words(seed, jnp.uint32(_RESET_COUNTER), self.queue_size + 1)
         bag = jnp.int32(FULL_BAG)
         drawn = []
         for i in range(self.queue_size + 1):
@@ -215,20 +237,24 @@ class Tetris:
             cols=cols, piece=piece, rotation=zero, x=x, y=y,
             queue=jnp.stack(drawn[1:]) if self.queue_size else jnp.zeros((0,), jnp.int32),
             hold=jnp.int32(EMPTY_HOLD), can_hold=jnp.bool_(self.action_mode == "direct"),
-            bag=bag, key=key, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
+            bag=bag, seed=seed, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
             done=jnp.bool_(False), height=self.height, hidden_rows=self.hidden_rows,
         )  # fmt: skip
         f = jnp.bool_(False)
         ts = self._timestep(state, jnp.float32(0), jnp.bool_(True), f, f, zero)
         return state, ts
 
+    def _check_board(self, board) -> None:
+        shape = tuple(np.shape(board))
+        _check("board", f"<array of shape {shape}>", shape == (self.height, self.width),
+               f"an array of shape (height, width) = {(self.height, self.width)}")  # fmt: skip
+
     # ----- step -----
 
     def step(self, state: State, action: jax.Array) -> tuple[State, TimeStep]:
         """Advances one step. A state whose episode has ended is returned unchanged."""
         action = jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
-        key, draw_key = jax.random.split(state.key)
-        words = jax.random.bits(draw_key, (2,), jnp.uint32)
+        words = _words(state.seed, 2 * state.steps.astype(jnp.uint32), 2)
         if self.action_mode == "placement":
             new, lines, game_over, points = self._step_placement(state, action, words)
         else:
@@ -238,7 +264,7 @@ class Tetris:
         level = jnp.minimum(1 + state.total_lines // 10, MAX_LEVEL)
         points = points + jnp.asarray(LINE_POINTS, jnp.int32)[lines] * level
         new = new.replace(
-            key=key, steps=steps, total_lines=state.total_lines + lines,
+            steps=steps, total_lines=state.total_lines + lines,
             score=jnp.where(state.score > jnp.iinfo(jnp.int32).max - points,
                             jnp.iinfo(jnp.int32).max, state.score + points),
             done=game_over | truncated,
@@ -261,7 +287,11 @@ class Tetris:
         `board`), whose first time step (`is_first`, reward 0) is returned. The terminal frame is
         never overwritten: it was returned by the previous call. For batched collection."""
         stepped = self.step(state, action)
-        fresh = self.reset(jax.random.fold_in(state.key, 1), board)
+        cols = jnp.zeros((self.width,), jnp.uint32)
+        if board is not None:
+            self._check_board(board)
+            cols = bb.to_cols(jnp.asarray(board))
+        fresh = self._start(cols, jnp.stack(_words(state.seed, jnp.uint32(_NEXT_COUNTER), 2)))
         return jax.tree.map(lambda u, v: jnp.where(state.done, u, v), fresh, stepped)
 
     def _step_placement(self, state: State, action, words):
@@ -362,10 +392,9 @@ class Tetris:
         table = bb.placement_landing(bb.split(state.cols), state.piece)
         mask, distinct = [], []
         for r in range(4):
-            idx = state.piece * 4 + r
-            max_dy = bb.lookup(pieces.MAX_DY.reshape(-1), idx)
-            last = self.width - 1 - bb.lookup((pieces.MAX_DX - pieces.MIN_DX).reshape(-1), idx)
-            canonical = bb.lookup(pieces.CANONICAL_ROTATION.reshape(-1), idx)
+            p = bb.Piece(state.piece, r)
+            max_dy, last = p.max_dy, self.width - 1 - (p.max_dx - p.min_dx)
+            canonical = bb.lookup(pieces.CANONICAL_ROTATION[:, r], state.piece)
             for c in range(self.width):
                 ok = canonical & (c <= last)
                 distinct.append(ok)

@@ -10,7 +10,7 @@ import numpy as np
 
 NAMES = "IOTSZJL"
 NUM_PIECES = 7
-I, O, T, S, Z, J, L = range(NUM_PIECES)
+I, O, T, S, Z, J, L = range(NUM_PIECES)  # noqa: E741 (the pieces are named I and O)
 ROTATION_NAMES = ("0", "R", "2", "L")
 
 # Spawn state (rotation 0) as rows of the bounding box, top row first (the usual SRS pictures).

@@ -53,3 +53,24 @@ class FieldSpec(NamedTuple):
     dtype: str
     kind: str
     num_classes: int = 2
+
+
+def flatten_observation(obs: Observation, spec: dict[str, FieldSpec]) -> jax.Array:
+    """Flattens one observation into a float32 vector for MLP encoders.
+
+    Binary fields become 0/1, categorical fields one-hot vectors; the action mask is left out
+    (it is for action selection). Works on batched observations too (leading axes are kept):
+    pass `env.observation_spec()`.
+    """
+    import jax.numpy as jnp
+
+    parts = []
+    for name, field in spec.items():
+        if field.kind == "mask":
+            continue
+        value = getattr(obs, name)
+        lead = value.shape[: value.ndim - len(field.shape)]
+        if field.kind == "categorical":
+            value = jax.nn.one_hot(value, field.num_classes, dtype=jnp.float32)
+        parts.append(value.astype(jnp.float32).reshape(*lead, -1))
+    return jnp.concatenate(parts, axis=-1)
