@@ -1,0 +1,187 @@
+"""The agent: `TrainState`, `init`, `policy` and one jitted `train_step`.
+
+    agent = Agent(config, obs_spec, num_actions)
+    state = agent.init(jax.random.key(0))
+    carry = agent.initial_carry(num_envs)
+    action, carry = agent.policy(state.params, carry, obs, key, "sample")
+    state, metrics = agent.train_step(state, batch, key)      # state is donated
+
+`obs` for `policy` is a dict of the observation fields batched (N, ...) plus "is_first" (N,)
+bool: where it is set the carry (RSSM state and previous action) is reset before the step.
+`batch` for `train_step` is a dict of the observation fields (B, T, ...), "action" (B, T) int32
+(taken after observing step t), "reward" (B, T) float32 (received on arriving at step t) and
+"is_first", "is_last", "is_terminal" (B, T) bool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from dreamer_jax import codec, losses, model, outs, returns, rssm
+from dreamer_jax.configs import Config, validate
+from dreamer_jax.optim import make_optimizer
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything an update changes; checkpoint it whole to resume."""
+
+    params: Any  # {network name: flax params}, float32.
+    opt_state: Any
+    slow_critic: Any  # EMA copy of params["critic"].
+    retnorm: returns.NormState
+    step: jax.Array  # () int32, updates done.
+
+
+class PolicyCarry(NamedTuple):
+    """Acting state per environment."""
+
+    state: rssm.State  # (N, ...) RSSM state after the last observation.
+    prev_action: jax.Array  # (N,) int32 action taken after it.
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """Static definition (config, spec, networks); all arrays live in `TrainState`."""
+
+    config: Config
+    obs_spec: tuple  # Sorted (name, FieldSpec) pairs; a dict is accepted and converted.
+    num_actions: int
+    traces: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self):
+        validate(self.config)
+        if isinstance(self.obs_spec, Mapping):
+            object.__setattr__(self, "obs_spec", model.spec_tuple(self.obs_spec))
+
+    @functools.cached_property
+    def nets(self) -> model.Nets:
+        return model.build_nets(self.config, dict(self.obs_spec), self.num_actions)
+
+    @functools.cached_property
+    def optimizer(self) -> optax.GradientTransformation:
+        c = self.config
+        return make_optimizer(
+            lr=c.lr, agc=c.agc, eps=c.eps, beta1=c.beta1, beta2=c.beta2, warmup=c.warmup
+        )
+
+    def init(self, key: jax.Array) -> TrainState:
+        """Fresh parameters, optimizer state, slow critic and return normaliser."""
+        spec = dict(self.obs_spec)
+        params = model.init_params(key, self.nets, self.config, spec, self.num_actions)
+        return TrainState(
+            params=params,
+            opt_state=self.optimizer.init(params),
+            slow_critic=jax.tree.map(jnp.copy, params["critic"]),
+            retnorm=returns.norm_init(),
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def initial_carry(self, batch: int) -> PolicyCarry:
+        c = self.config
+        state = rssm.initial_state(batch, c.deter, c.stoch, c.classes)
+        return PolicyCarry(state, jnp.zeros((batch,), jnp.int32))
+
+    @functools.cached_property
+    def policy(self):
+        """Jitted policy(params, carry, obs, key, mode) -> (action (N,) int32, carry)."""
+        return jax.jit(self._policy, static_argnames="mode")
+
+    @functools.cached_property
+    def train_step(self):
+        """Jitted train_step(state, batch, key) -> (state, metrics); `state` is donated."""
+        return jax.jit(self._train_step, donate_argnums=0)
+
+    def _policy(self, params, carry: PolicyCarry, obs, key, mode: str = "sample"):
+        if mode not in ("sample", "greedy"):
+            raise ValueError(f"mode: got {mode!r}; allowed: 'sample', 'greedy'")
+        nets, spec = self.nets, self.obs_spec
+        k_obs, k_act = jax.random.split(key)
+        fields = {k: obs[k] for k, _ in spec}
+        embed = nets.enc.apply(params["enc"], fields)
+        action = jax.nn.one_hot(carry.prev_action, self.num_actions, dtype=jnp.float32)
+        reset = jnp.asarray(obs["is_first"], bool)
+        state, _ = nets.rssm.apply(
+            params["rssm"], carry.state, action, embed, reset, k_obs, method=rssm.RSSM.obs_step
+        )
+        logits = nets.actor.apply(params["actor"], rssm.features(state))
+        mask_key = codec.mask_field(dict(spec))
+        mask = None if mask_key is None else obs[mask_key]
+        logp = outs.mix_logits(logits, self.config.unimix, mask)
+        if mode == "greedy":
+            act = jnp.argmax(logp, -1).astype(jnp.int32)
+        else:
+            act = jax.random.categorical(k_act, logp, -1).astype(jnp.int32)
+        return act, PolicyCarry(state, act)
+
+    def _loss(self, params, state: TrainState, batch, key):
+        c = self.config
+        kw = dict(config=c, spec=self.obs_spec, num_actions=self.num_actions)
+        k_wm, k_img = jax.random.split(key)
+        wm_losses, metrics, world = losses.world_model_loss(self.nets, params, batch, k_wm, **kw)
+        ac_losses, ac_metrics, retnorm, boot = losses.imagination_loss(
+            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img, **kw
+        )
+        rv_losses = losses.replay_value_loss(
+            self.nets, params, state.slow_critic, world, batch, boot, config=c
+        )
+        metrics.update(ac_metrics)
+        terms = {**wm_losses, **ac_losses, **rv_losses}
+        means = {k: v.mean() for k, v in terms.items()}
+        scales = {
+            "dyn": c.scale_dyn, "rep": c.scale_rep, "rew": c.scale_rew, "con": c.scale_con,
+            "policy": c.scale_policy, "value": c.scale_value, "repval": c.scale_repval,
+        }  # fmt: skip
+        scale = lambda k: c.scale_rec if k.startswith("rec/") else scales[k]  # noqa: E731
+        world_loss = sum(scale(k) * means[k] for k in wm_losses)
+        total = world_loss + sum(scale(k) * means[k] for k in (*ac_losses, *rv_losses))
+        metrics.update({f"loss/{k}": v for k, v in means.items()})
+        metrics["loss/world_model"] = world_loss
+        metrics["loss/total"] = total
+        return total, (metrics, retnorm)
+
+    def _train_step(self, state: TrainState, batch, key):
+        self.traces["train_step"] = self.traces.get("train_step", 0) + 1
+        B, T = batch["is_first"].shape
+        for k in ("action", "reward", "is_last", "is_terminal", *dict(self.obs_spec)):
+            assert batch[k].shape[:2] == (B, T), (k, batch[k].shape, B, T)
+        grad_fn = jax.grad(self._loss, has_aux=True)
+        grads, (metrics, retnorm) = grad_fn(state.params, state, batch, key)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        rate = self.config.slow_rate
+        slow = jax.tree.map(
+            lambda s, p: (1 - rate) * s + rate * p, state.slow_critic, params["critic"]
+        )
+        metrics["grad_norm"] = optax.global_norm(grads)
+        metrics["update_norm"] = optax.global_norm(updates)
+        metrics["param_norm"] = optax.global_norm(params)
+        new = TrainState(params, opt_state, slow, retnorm, state.step + 1)
+        metrics["step"] = new.step.astype(jnp.float32)
+        metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+        return new, metrics
+
+
+def init(
+    key: jax.Array, obs_spec: Mapping[str, Any], num_actions: int, config: Config
+) -> TrainState:
+    """A fresh `TrainState` (same as `Agent(config, obs_spec, num_actions).init(key)`)."""
+    return Agent(config, obs_spec, num_actions).init(key)
+
+
+def make_train_step(config: Config, obs_spec: Mapping[str, Any], num_actions: int):
+    """The jitted train_step(state, batch, key) -> (state, metrics) with the state donated."""
+    return Agent(config, obs_spec, num_actions).train_step
+
+
+def make_policy(config: Config, obs_spec: Mapping[str, Any], num_actions: int):
+    """The jitted policy(params, carry, obs, key, mode) -> (action, carry)."""
+    return Agent(config, obs_spec, num_actions).policy

@@ -1,0 +1,160 @@
+"""Agent configuration: one frozen dataclass, named size presets and up-front validation.
+
+`get_config("12m", batch_size=32)` returns a validated `Config`; every user error (an unknown
+preset, a batch length below 2, an odd dtype, inconsistent sizes) raises `ConfigError` naming
+the field, the value and what is allowed, before anything is traced or compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value a user chose is invalid; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyperparameters of the world model, actor-critic and optimizer (DreamerV3 defaults)."""
+
+    preset: str = "12m"  # Name of the size preset these values started from.
+    # Sizes.
+    deter: int = 2048  # GRU state size.
+    hidden: int = 256  # Width of the GRU input projections and prior/posterior layers.
+    stoch: int = 32  # Number of categorical latents.
+    classes: int = 16  # Classes per latent.
+    blocks: int = 8  # Blocks of the block-diagonal GRU (1 = dense GRU).
+    units: int = 256  # Width of encoder, decoder and head MLPs.
+    enc_layers: int = 3  # Encoder MLP layers.
+    dec_layers: int = 3  # Decoder MLP layers.
+    conv_depth: int = 0  # Channels of the unpooled 3x3 board conv in the encoder (0 = off).
+    conv_layers: int = 2  # Conv layers when conv_depth > 0.
+    prior_layers: int = 2  # Prior MLP layers on deter.
+    post_layers: int = 1  # Posterior MLP layers on concat(deter, embedding).
+    rew_layers: int = 1  # Reward head MLP layers.
+    con_layers: int = 1  # Continue head MLP layers.
+    actor_layers: int = 3  # Actor MLP layers.
+    critic_layers: int = 3  # Critic MLP layers.
+    bins: int = 255  # Twohot bins of reward and critic (odd, so one bin sits at 0).
+    # World model.
+    unimix: float = 0.01  # Uniform mix of latent and action categoricals.
+    free_nats: float = 1.0  # Free bits, applied to dyn and rep after summing over latents.
+    # Loss scales.
+    scale_rec: float = 1.0
+    scale_rew: float = 1.0
+    scale_con: float = 1.0
+    scale_dyn: float = 1.0
+    scale_rep: float = 0.1
+    scale_policy: float = 1.0
+    scale_value: float = 1.0
+    scale_repval: float = 0.3
+    # Actor-critic.
+    imag_length: int = 15  # Imagination steps from every posterior state.
+    imag_last: int = 0  # Imagine only from the last K states of each sequence (0 = all).
+    horizon: int = 333  # Discount 1 - 1/horizon, folded into the continue target.
+    lam: float = 0.95  # Lambda of the lambda-returns.
+    actent: float = 3e-4  # Entropy bonus.
+    actor_outscale: float = 0.01  # Init scale of the actor output (near-uniform start).
+    slowreg: float = 1.0  # Critic regulariser towards the slow critic.
+    slow_rate: float = 0.02  # EMA rate of the slow critic per update.
+    retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
+    retnorm_limit: float = 1.0  # Returns are scaled by 1 / max(limit, P95 - P5).
+    retnorm_lo: float = 5.0  # Lower percentile.
+    retnorm_hi: float = 95.0  # Upper percentile.
+    mask_threshold: float = 0.5  # Predicted-mask probability above which an action is allowed.
+    # Optimizer.
+    lr: float = 4e-5
+    agc: float = 0.3  # Adaptive gradient clipping ratio per tensor.
+    eps: float = 1e-20  # RMS scaling epsilon.
+    beta1: float = 0.9  # Momentum.
+    beta2: float = 0.999  # RMS decay.
+    warmup: int = 1000  # Linear learning-rate warm-up steps.
+    # Data and compute.
+    batch_size: int = 16  # Sequences per update.
+    batch_length: int = 64  # Steps per sequence.
+    compute_dtype: str = "float32"  # "float32" or "bfloat16" (parameters stay float32).
+
+    def replace(self, **kwargs: Any) -> Config:
+        """A validated copy with some fields changed."""
+        return validate(dataclasses.replace(self, **kwargs))
+
+
+_SIZES = {
+    # Test/CPU size: seconds per compile, >= 20 updates/s at 16x64 on two CPU cores.
+    "tiny": dict(
+        deter=64, hidden=32, classes=4, stoch=32, blocks=4, units=32,
+        enc_layers=1, dec_layers=1, prior_layers=1, actor_layers=1, critic_layers=1,
+    ),
+    "1m": dict(deter=512, hidden=64, classes=4, units=64),
+    "12m": dict(deter=2048, hidden=256, classes=16, units=256, conv_depth=16),
+    "50m": dict(deter=4096, hidden=512, classes=32, units=512, conv_depth=32),
+}  # fmt: skip
+PRESETS = tuple(_SIZES)
+DTYPES = ("float32", "bfloat16")
+
+
+def get_config(preset: str = "12m", **overrides: Any) -> Config:
+    """The named size preset (`tiny`, `1m`, `12m`, `50m`) with `overrides`, validated."""
+    if preset not in _SIZES:
+        raise ConfigError(f"preset: unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a Config field (fields: {', '.join(sorted(names))})")
+    return validate(Config(preset=preset, **{**_SIZES[preset], **overrides}))
+
+
+def validate(config: Config) -> Config:
+    """Check every field; raise `ConfigError` naming the first bad one. Returns `config`."""
+
+    def fail(field: str, allowed: str) -> None:
+        value = getattr(config, field)
+        raise ConfigError(f"{field}: got {value!r}; {allowed}")
+
+    if config.preset not in _SIZES:
+        fail("preset", f"allowed: {', '.join(PRESETS)}")
+    if config.compute_dtype not in DTYPES:
+        fail("compute_dtype", f"allowed: {', '.join(DTYPES)}")
+    positive_ints = (
+        "deter", "hidden", "stoch", "classes", "blocks", "units", "enc_layers", "dec_layers",
+        "prior_layers", "post_layers", "rew_layers", "con_layers", "actor_layers",
+        "critic_layers", "imag_length", "horizon", "batch_size",
+    )  # fmt: skip
+    for field in positive_ints:
+        value = getattr(config, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            fail(field, "must be an integer >= 1")
+    for field in ("conv_depth", "conv_layers", "warmup", "imag_last"):
+        value = getattr(config, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            fail(field, "must be an integer >= 0")
+    if not isinstance(config.batch_length, int) or config.batch_length < 2:
+        fail("batch_length", "must be an integer >= 2 (the losses need a next step)")
+    if config.imag_last == 1:
+        fail("imag_last", "must be 0 (all) or >= 2 (the replay-value loss needs a next step)")
+    if config.classes < 2:
+        fail("classes", "must be >= 2")
+    if not isinstance(config.bins, int) or config.bins < 3 or config.bins % 2 == 0:
+        fail("bins", "must be an odd integer >= 3 (one bin exactly at 0)")
+    if config.deter % config.blocks:
+        fail("blocks", f"must divide deter={config.deter}")
+    if config.conv_depth and not config.conv_layers:
+        fail("conv_layers", "must be >= 1 when conv_depth > 0")
+    for field in ("unimix", "lam", "slow_rate", "retnorm_rate", "beta1", "beta2"):
+        if not 0.0 <= getattr(config, field) < 1.0:
+            fail(field, "must be in [0, 1)")
+    if not 0.0 < config.mask_threshold < 1.0:
+        fail("mask_threshold", "must be in (0, 1)")
+    if not 0.0 <= config.retnorm_lo < config.retnorm_hi <= 100.0:
+        fail("retnorm_lo", f"need 0 <= retnorm_lo < retnorm_hi={config.retnorm_hi} <= 100")
+    nonneg = [f.name for f in dataclasses.fields(Config) if f.name.startswith("scale_")]
+    for field in (*nonneg, "free_nats", "actent", "slowreg", "agc", "eps", "retnorm_limit"):
+        if getattr(config, field) < 0:
+            fail(field, "must be >= 0")
+    if not config.lr > 0:
+        fail("lr", "must be > 0")
+    if config.actor_outscale < 0:
+        fail("actor_outscale", "must be >= 0")
+    return config

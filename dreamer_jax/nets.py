@@ -1,0 +1,130 @@
+"""Network building blocks: linear layers, RMSNorm, MLPs and the block-diagonal GRU core.
+
+Parameters are always float32; `dtype` is the compute dtype (float32 or bfloat16). Every layer
+casts its parameters to the compute dtype at use, so a bf16 run keeps fp32 master weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Dtype = Any
+
+
+def trunc_normal_init(scale: float = 1.0):
+    """Truncated normal (+-2 std) with variance 1/fan_in, times `scale` (0 gives zeros)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        if scale == 0.0:
+            return jnp.zeros(shape, dtype)
+        fan_in = math.prod(shape[:-1])
+        # 1.1368 undoes the variance lost by truncating at two standard deviations.
+        std = 1.1368 * np.sqrt(1.0 / fan_in) * scale
+        return (jax.random.truncated_normal(key, -2.0, 2.0, shape) * std).astype(dtype)
+
+    return init
+
+
+class Linear(nn.Module):
+    """Dense layer with fp32 parameters, compute in `dtype`; `outscale` scales the init."""
+
+    units: int
+    outscale: float = 1.0
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", trunc_normal_init(self.outscale), (x.shape[-1], self.units))
+        bias = self.param("bias", nn.initializers.zeros, (self.units,))
+        x = x.astype(self.dtype)
+        return x @ kernel.astype(self.dtype) + bias.astype(self.dtype)
+
+
+class BlockLinear(nn.Module):
+    """Block-diagonal dense layer: `blocks` independent linear maps on equal input slices."""
+
+    units: int
+    blocks: int
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        g = self.blocks
+        assert x.shape[-1] % g == 0 and self.units % g == 0, (x.shape, self.units, g)
+        shape = (g, x.shape[-1] // g, self.units // g)
+        kernel = self.param("kernel", trunc_normal_init(), shape)
+        bias = self.param("bias", nn.initializers.zeros, (self.units,))
+        x = x.astype(self.dtype).reshape((*x.shape[:-1], g, shape[1]))
+        x = jnp.einsum("...gi,gio->...go", x, kernel.astype(self.dtype))
+        return x.reshape((*x.shape[:-2], self.units)) + bias.astype(self.dtype)
+
+
+class RMSNorm(nn.Module):
+    """RMS normalisation over the last axis (eps 1e-4), computed in float32."""
+
+    eps: float = 1e-4
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+        y = x.astype(jnp.float32)
+        y = y * jax.lax.rsqrt(jnp.mean(jnp.square(y), -1, keepdims=True) + self.eps) * scale
+        return y.astype(x.dtype)
+
+
+class MLP(nn.Module):
+    """`layers` x (Linear -> RMSNorm -> SiLU)."""
+
+    layers: int
+    units: int
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for _ in range(self.layers):
+            x = nn.silu(RMSNorm()(Linear(self.units, dtype=self.dtype)(x)))
+        return x
+
+
+class GRUCore(nn.Module):
+    """DreamerV3's recurrent core: a GRU over `deter` with block-diagonal weights.
+
+    deter, the flattened stochastic state and the action are each projected to `hidden` units
+    (Linear -> RMSNorm -> SiLU), appended to every block of deter, and mixed by block-diagonal
+    layers, so each of the `blocks` groups of deter sees all inputs but only its own recurrence.
+    The update gate is sigmoid(u - 1), biased towards keeping the old state.
+    """
+
+    deter: int
+    hidden: int
+    blocks: int
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, deter: jax.Array, stoch: jax.Array, action: jax.Array) -> jax.Array:
+        g = self.blocks
+        stoch = stoch.reshape((*stoch.shape[:-2], -1))
+        # Keep large action vectors bounded (one-hot actions pass unchanged).
+        action = action / jax.lax.stop_gradient(jnp.maximum(1.0, jnp.abs(action)))
+        ins = [
+            nn.silu(RMSNorm()(Linear(self.hidden, dtype=self.dtype)(v)))
+            for v in (deter, stoch, action)
+        ]
+        x = jnp.concatenate(ins, -1)
+        x = jnp.broadcast_to(x[..., None, :], (*x.shape[:-1], g, x.shape[-1]))
+        groups = deter.astype(self.dtype).reshape((*deter.shape[:-1], g, -1))
+        x = jnp.concatenate([groups, x], -1).reshape((*deter.shape[:-1], -1))
+        x = nn.silu(RMSNorm()(BlockLinear(self.deter, g, dtype=self.dtype)(x)))
+        x = BlockLinear(3 * self.deter, g, dtype=self.dtype)(x)
+        x = x.astype(jnp.float32).reshape((*x.shape[:-1], g, 3, -1))
+        reset, cand, update = (x[..., i, :].reshape(deter.shape) for i in range(3))
+        reset = jax.nn.sigmoid(reset)
+        cand = jnp.tanh(reset * cand)
+        update = jax.nn.sigmoid(update - 1.0)
+        return update * cand + (1.0 - update) * deter.astype(jnp.float32)

@@ -1,0 +1,154 @@
+"""Recurrent state-space model: one step function for acting, `observe` and `imagine` scans.
+
+State: deter (N, deter) float32, the GRU state; stoch (N, stoch, classes) float32 one-hot
+samples of 32 categorical latents (straight-through gradients). The prior predicts stoch from
+deter alone; the posterior from concat(deter, embedding). Categoricals use a 1% uniform mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dreamer_jax import nets, outs
+
+
+class State(NamedTuple):
+    """RSSM carry: deter (..., deter), stoch (..., stoch, classes)."""
+
+    deter: jax.Array
+    stoch: jax.Array
+
+
+def features(state: State) -> jax.Array:
+    """Input of all heads: concat(deter, flattened stoch), (..., deter + stoch * classes)."""
+    stoch = state.stoch.reshape((*state.stoch.shape[:-2], -1))
+    return jnp.concatenate([state.deter, stoch], -1)
+
+
+def initial_state(batch: int, deter: int, stoch: int, classes: int) -> State:
+    """All-zero state, the same as the state after a reset."""
+    return State(
+        jnp.zeros((batch, deter), jnp.float32), jnp.zeros((batch, stoch, classes), jnp.float32)
+    )
+
+
+class RSSM(nn.Module):
+    """DreamerV3 RSSM. Methods take one time step of a batch (N, ...)."""
+
+    deter: int
+    hidden: int
+    stoch: int
+    classes: int
+    blocks: int
+    prior_layers: int = 2
+    post_layers: int = 1
+    unimix: float = 0.01
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.core = nets.GRUCore(self.deter, self.hidden, self.blocks, dtype=self.dtype)
+        self.prior_net = nets.MLP(self.prior_layers, self.hidden, dtype=self.dtype)
+        self.prior_out = nets.Linear(self.stoch * self.classes, dtype=self.dtype)
+        self.post_net = nets.MLP(self.post_layers, self.hidden, dtype=self.dtype)
+        self.post_out = nets.Linear(self.stoch * self.classes, dtype=self.dtype)
+
+    def _logp(self, x: jax.Array) -> jax.Array:
+        x = x.astype(jnp.float32).reshape((*x.shape[:-1], self.stoch, self.classes))
+        return outs.mix_logits(x, self.unimix)
+
+    def prior(self, deter: jax.Array) -> jax.Array:
+        """Mixed log-probabilities of the prior, (..., stoch, classes)."""
+        return self._logp(self.prior_out(self.prior_net(deter)))
+
+    def posterior(self, deter: jax.Array, embed: jax.Array) -> jax.Array:
+        """Mixed log-probabilities of the posterior, (..., stoch, classes)."""
+        x = jnp.concatenate([deter.astype(self.dtype), embed.astype(self.dtype)], -1)
+        return self._logp(self.post_out(self.post_net(x)))
+
+    def img_step(self, state: State, action: jax.Array, key: jax.Array) -> tuple[State, jax.Array]:
+        """Prior step: (state, one-hot action) -> (next state, prior log-probs)."""
+        deter = self.core(state.deter, state.stoch, action)
+        logp = self.prior(deter)
+        return State(deter, outs.onehot_straight_through(key, logp)), logp
+
+    def obs_step(
+        self, state: State, action: jax.Array, embed: jax.Array, reset: jax.Array, key: jax.Array
+    ) -> tuple[State, jax.Array]:
+        """Posterior step. Where `reset` (N,) is set, state and previous action are zeroed first."""
+        keep = (~reset).astype(jnp.float32)
+        state = State(state.deter * keep[:, None], state.stoch * keep[:, None, None])
+        action = action * keep[:, None]
+        deter = self.core(state.deter, state.stoch, action)
+        logp = self.posterior(deter, embed)
+        return State(deter, outs.onehot_straight_through(key, logp)), logp
+
+    def __call__(self, state, action, embed, reset, key):
+        """Touches every parameter (for `init`)."""
+        state, _ = self.obs_step(state, action, embed, reset, key)
+        return self.prior(state.deter)
+
+
+def observe(
+    model: RSSM,
+    params: Any,
+    state: State,
+    embed: jax.Array,
+    action: jax.Array,
+    reset: jax.Array,
+    key: jax.Array,
+) -> tuple[State, State, jax.Array]:
+    """Posterior rollout over a batch-major window.
+
+    embed (B, T, E); action (B, T, A) one-hot previous actions; reset (B, T) bool.
+    Returns (last state, states (B, T, ...), posterior log-probs (B, T, stoch, classes)).
+    """
+    B, T = reset.shape
+    assert embed.shape[:2] == (B, T) and action.shape[:2] == (B, T), (embed.shape, action.shape)
+
+    def step(carry, inputs):
+        emb, act, res, k = inputs
+        carry, logp = model.apply(params, carry, act, emb, res, k, method=RSSM.obs_step)
+        return carry, (carry, logp)
+
+    xs = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (embed, action, reset))
+    last, (states, logp) = jax.lax.scan(step, state, (*xs, jax.random.split(key, T)))
+    states, logp = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (states, logp))
+    return last, states, logp
+
+
+def imagine(
+    model: RSSM,
+    params: Any,
+    start: State,
+    policy_fn: Callable[[State, jax.Array, jax.Array], tuple[jax.Array, Any]],
+    num_actions: int,
+    length: int,
+    key: jax.Array,
+) -> tuple[State, jax.Array, Any]:
+    """Prior rollout of `length` steps from `start` (N, ...), choosing actions with policy_fn.
+
+    policy_fn(state, step, key) -> (action (N,) int32, extras pytree) is called on states
+    0..length-1. Returns states (N, length + 1, ...) including the start, actions (N, length)
+    and the extras stacked as (N, length, ...).
+    """
+
+    def step(carry, inputs):
+        h, k = inputs
+        k_act, k_img = jax.random.split(k)
+        action, extras = policy_fn(carry, h, k_act)
+        onehot = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
+        nxt, _ = model.apply(params, carry, onehot, k_img, method=RSSM.img_step)
+        return nxt, (nxt, action, extras)
+
+    xs = (jnp.arange(length), jax.random.split(key, length))
+    _, (states, actions, extras) = jax.lax.scan(step, start, xs)
+    states, actions, extras = jax.tree.map(
+        lambda x: jnp.swapaxes(x, 0, 1), (states, actions, extras)
+    )
+    states = jax.tree.map(lambda s, x: jnp.concatenate([s[:, None], x], 1), start, states)
+    return states, actions, extras
