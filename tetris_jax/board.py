@@ -68,14 +68,14 @@ def lookup(table: np.ndarray, index) -> jax.Array:
 
 
 def lookup2(table: np.ndarray, piece, rotation) -> jax.Array:
-    """table[piece, rotation] for a (7, 4) table; `rotation` may be a static int."""
+    """table[piece, rotation] for a (7, 4) table; `rotation` may be a static int.
+
+    With a static rotation it is a 7-way select chain; otherwise one gather (a 28-way chain
+    would multiply the ops XLA has to compile).
+    """
     if isinstance(rotation, int):
         return lookup(table[:, rotation], piece)
-    by_rotation = [lookup(table[:, r], piece) for r in range(4)]
-    out = by_rotation[0]
-    for r in range(1, 4):
-        out = jnp.where(rotation == r, by_rotation[r], out)
-    return out
+    return jnp.asarray(table.reshape(-1))[piece * 4 + rotation]
 
 
 def height(col: jax.Array) -> jax.Array:

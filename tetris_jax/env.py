@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +50,21 @@ def _words(seed: jax.Array, counter: jax.Array, n: int) -> list[jax.Array]:
     """
     base = _mix(seed[..., 0] ^ jnp.uint32(0x9E3779B9))
     return [_mix(_mix(base ^ (counter + jnp.uint32(i))) ^ seed[..., 1]) for i in range(n)]
+
+
+class _Flags(NamedTuple):
+    """A step's outcome besides the new state."""
+
+    reward: jax.Array
+    is_first: jax.Array
+    is_last: jax.Array
+    is_terminal: jax.Array
+    lines: jax.Array
+
+    @staticmethod
+    def first() -> _Flags:
+        f = jnp.bool_(False)
+        return _Flags(jnp.float32(0), jnp.bool_(True), f, f, jnp.int32(0))
 
 
 @struct.dataclass
@@ -221,9 +236,10 @@ class Tetris:
         if board is not None:
             self._check_board(board)
             cols = bb.to_cols(jnp.asarray(board))
-        return self._start(cols, jax.random.bits(key, (2,), jnp.uint32))
+        state = self._initial_state(cols, jax.random.bits(key, (2,), jnp.uint32))
+        return state, self._timestep(state, _Flags.first())
 
-    def _start(self, cols: jax.Array, seed: jax.Array) -> tuple[State, TimeStep]:
+    def _initial_state(self, cols: jax.Array, seed: jax.Array) -> State:
         words = _words(seed, jnp.uint32(_RESET_COUNTER), self.queue_size + 1)
         bag = jnp.int32(FULL_BAG)
         drawn = []
@@ -240,9 +256,7 @@ class Tetris:
             bag=bag, seed=seed, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
             done=jnp.bool_(False), height=self.height, hidden_rows=self.hidden_rows,
         )  # fmt: skip
-        f = jnp.bool_(False)
-        ts = self._timestep(state, jnp.float32(0), jnp.bool_(True), f, f, zero)
-        return state, ts
+        return state
 
     def _check_board(self, board) -> None:
         shape = tuple(np.shape(board))
@@ -253,6 +267,29 @@ class Tetris:
 
     def step(self, state: State, action: jax.Array) -> tuple[State, TimeStep]:
         """Advances one step. A state whose episode has ended is returned unchanged."""
+        state, flags = self._transition(state, action)
+        return state, self._timestep(state, flags)
+
+    def auto_reset_step(
+        self, state: State, action: jax.Array, board: jax.Array | None = None
+    ) -> tuple[State, TimeStep]:
+        """`step`, except that a finished episode is replaced by a fresh one (optionally from
+        `board`), whose first time step (`is_first`, reward 0) is returned. The terminal frame is
+        never overwritten: it was returned by the previous call. For batched collection."""
+        stepped, flags = self._transition(state, action)
+        cols = jnp.zeros((self.width,), jnp.uint32)
+        if board is not None:
+            self._check_board(board)
+            cols = bb.to_cols(jnp.asarray(board))
+        fresh = self._initial_state(
+            cols, jnp.stack(_words(state.seed, jnp.uint32(_NEXT_COUNTER), 2))
+        )
+        pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
+        # The observation is built once, for whichever state is returned.
+        new = pick(fresh, stepped)
+        return new, self._timestep(new, pick(_Flags.first(), flags))
+
+    def _transition(self, state: State, action: jax.Array) -> tuple[State, _Flags]:
         action = jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
         words = _words(state.seed, 2 * state.steps.astype(jnp.uint32), 2)
         if self.action_mode == "placement":
@@ -273,26 +310,12 @@ class Tetris:
         if self.reward_mode == "standard":
             shaping = self.shaping_gamma * self.potential(new.cols) - self.potential(state.cols)
             reward = reward + shaping - self.game_over_penalty * game_over
-        ts = self._timestep(new, reward, jnp.bool_(False), new.done, game_over, lines)
+        flags = _Flags(reward, jnp.bool_(False), new.done, game_over, lines)
         # A finished episode stays finished (use `auto_reset_step` to start the next one).
-        frozen_ts = self._timestep(state, jnp.float32(0), jnp.bool_(False), jnp.bool_(True),
-                                   jnp.bool_(False), jnp.int32(0))  # fmt: skip
+        frozen = _Flags(jnp.float32(0), jnp.bool_(False), jnp.bool_(True), jnp.bool_(False),
+                        jnp.int32(0))  # fmt: skip
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
-        return pick(state, new), pick(frozen_ts, ts)
-
-    def auto_reset_step(
-        self, state: State, action: jax.Array, board: jax.Array | None = None
-    ) -> tuple[State, TimeStep]:
-        """`step`, except that a finished episode is replaced by a fresh one (optionally from
-        `board`), whose first time step (`is_first`, reward 0) is returned. The terminal frame is
-        never overwritten: it was returned by the previous call. For batched collection."""
-        stepped = self.step(state, action)
-        cols = jnp.zeros((self.width,), jnp.uint32)
-        if board is not None:
-            self._check_board(board)
-            cols = bb.to_cols(jnp.asarray(board))
-        fresh = self._start(cols, jnp.stack(_words(state.seed, jnp.uint32(_NEXT_COUNTER), 2)))
-        return jax.tree.map(lambda u, v: jnp.where(state.done, u, v), fresh, stepped)
+        return pick(state, new), pick(frozen, flags)
 
     def _step_placement(self, state: State, action, words):
         cols = bb.split(state.cols)
@@ -412,13 +435,13 @@ class Tetris:
             can_hold=state.can_hold, action_mask=self.action_mask(state),
         )  # fmt: skip
 
-    def _timestep(self, state, reward, is_first, is_last, is_terminal, lines) -> TimeStep:
+    def _timestep(self, state: State, flags: _Flags) -> TimeStep:
         metrics = {
-            "lines_cleared": lines.astype(jnp.int32),
+            "lines_cleared": flags.lines,
             "total_lines": state.total_lines,
             "pieces_placed": state.pieces_placed,
             "score": state.score,
             "steps": state.steps,
         }
-        return TimeStep(self.observation(state), jnp.asarray(reward, jnp.float32), is_first,
-                        is_last, is_terminal, metrics)  # fmt: skip
+        return TimeStep(self.observation(state), flags.reward, flags.is_first, flags.is_last,
+                        flags.is_terminal, metrics)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Entry points: training, evaluation, benchmarks, and their config files."""

@@ -1,0 +1,212 @@
+"""Throughput benchmarks: `python -m experiments.benchmark [--what=env,heuristics,train]`.
+
+env: environment steps/s for both action modes over a batch sweep, measured as
+  `jit(lax.scan(vmap(auto_reset_step)))` with random actions (drawn before timing), the
+  compile time reported apart, the median over repeated runs. The "+obs" column also builds
+  the full observation every step (board and piece planes, action mask) and feeds it into the
+  scan's carry, as an agent would; the plain column lets XLA drop what nothing reads.
+heuristics: pieces/s of the baseline controllers, each piece scoring every placement.
+train: dreamer_jax `train_step` updates/s per preset and batch.
+
+Results are printed as a table and written to `--out` as JSON and markdown with the command,
+machine, backend and jax version.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from absl import app, flags
+
+import tetris_jax
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("what", ["env", "heuristics", "train"], "Benchmarks to run.")
+flags.DEFINE_list("batches", ["1", "16", "256", "1024", "4096", "16384"], "Env batch sizes.")
+flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (the median is reported).")
+flags.DEFINE_integer("target_steps", 1 << 21, "Env steps per timed run (scan length x batch).")
+flags.DEFINE_bool("quick", False, "Tiny sizes and 2 repeats: checks that everything runs.")
+flags.DEFINE_string("out", "docs/results", "Folder for the JSON and markdown results.")
+flags.DEFINE_string("tag", "", "Suffix for the result file names (default: the backend).")
+
+
+def machine_info() -> dict:
+    """Where a figure was measured: machine, backend, devices, versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "command": " ".join(
+            [os.path.basename(sys.executable), "-m", "experiments.benchmark"] + sys.argv[1:]
+        ),  # fmt: skip
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "host_cpu": cpu,
+        "host_cores": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in jax.devices()],
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def time_fn(fn: Callable, *args, repeats: int) -> tuple[float, list[float]]:
+    """(compile + first run seconds, list of timed run seconds)."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t0
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        runs.append(time.perf_counter() - t0)
+    return first, runs
+
+
+def make_rollout(env: tetris_jax.Tetris, with_obs: bool) -> Callable:
+    """jit(scan(vmap(auto_reset_step))) over pre-drawn actions (T, B)."""
+
+    def body(carry, action):
+        state, acc = carry
+        state, ts = jax.vmap(env.auto_reset_step)(state, action)
+        acc = acc + jnp.sum(ts.reward)
+        if with_obs:  # Fold every observation field into the carry so none is dropped.
+            obs = ts.observation
+            acc = acc + sum(jnp.sum(v.astype(jnp.float32)) for v in jax.tree.leaves(obs))
+        return (state, acc), None
+
+    @jax.jit
+    def rollout(state, actions):
+        (state, acc), _ = jax.lax.scan(body, (state, jnp.float32(0)), actions)
+        return state, acc
+
+    return rollout
+
+
+def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]:
+    rows = []
+    for mode in ("placement", "direct"):
+        env = tetris_jax.Tetris(action_mode=mode)
+        for batch in batches:
+            for with_obs in (False, True):
+                if with_obs and batch != 4096 and len(batches) > 2:
+                    continue  # The observation cost is shown at the issue's batch size.
+                length = max(16, target_steps // batch)
+                keys = jax.random.split(jax.random.key(0), batch)
+                state, _ = jax.vmap(env.reset)(keys)
+                actions = jax.random.randint(jax.random.key(1), (length, batch), 0, env.num_actions)
+                first, runs = time_fn(make_rollout(env, with_obs), state, actions,
+                                      repeats=repeats)  # fmt: skip
+                med = statistics.median(runs)
+                rows.append({
+                    "what": "env", "action_mode": mode, "batch": batch, "observation": with_obs,
+                    "scan_length": length, "compile_s": round(first - med, 3),
+                    "steps_per_s": batch * length / med,
+                    "steps_per_s_runs": [batch * length / r for r in runs],
+                })  # fmt: skip
+                print(f"env {mode:9s} batch {batch:6d} obs={with_obs!s:5s} "
+                      f"{rows[-1]['steps_per_s'] / 1e6:8.3f} M steps/s "
+                      f"(compile {rows[-1]['compile_s']:.1f} s)", flush=True)  # fmt: skip
+    return rows
+
+
+def bench_heuristics(batch: int, repeats: int, steps: int) -> list[dict]:
+    from tetris_jax import heuristics
+
+    rows = []
+    for name in ("random", "dellacherie", "el_tetris", "bcts"):
+        result = heuristics.benchmark_heuristics(name, batch=batch, steps=steps, repeats=repeats)
+        rows.append({"what": "heuristics", "controller": name, "batch": batch, **result})
+        print(f"heuristics {name:12s} batch {batch:6d} {result['pieces_per_s'] / 1e3:10.1f} "
+              f"k pieces/s", flush=True)  # fmt: skip
+    return rows
+
+
+def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    from dreamer_jax import bench
+
+    rows = []
+    for preset in presets:
+        for batch, seq_len in shapes:
+            result = bench.benchmark_train_step(preset, batch, seq_len, steps=repeats)
+            rows.append({"what": "train", "preset": preset, "batch": batch, "seq_len": seq_len,
+                         **result})  # fmt: skip
+            print(f"train {preset:5s} {batch}x{seq_len} {result}", flush=True)
+    return rows
+
+
+def markdown(info: dict, rows: list[dict]) -> str:
+    lines = [f"# Benchmark ({info['backend']}, {info['date']})", "",
+             f"- command: `{info['command']}`",
+             f"- machine: {info['host_cpu']}, {info['host_cores']} cores; devices: "
+             f"{', '.join(info['devices'])}",
+             f"- jax {info['jax']}, python {info['python']}", ""]  # fmt: skip
+    env_rows = [r for r in rows if r["what"] == "env"]
+    if env_rows:
+        lines += ["| action mode | batch | observation built | M steps/s (median) | compile s |",
+                  "|---|---:|---|---:|---:|"]  # fmt: skip
+        for r in env_rows:
+            lines.append(f"| {r['action_mode']} | {r['batch']} | {'yes' if r['observation'] else 'no'}"
+                         f" | {r['steps_per_s'] / 1e6:.3f} | {r['compile_s']:.1f} |")  # fmt: skip
+        lines.append("")
+    heur = [r for r in rows if r["what"] == "heuristics"]
+    if heur:
+        lines += ["| controller | batch | k pieces/s (median) |", "|---|---:|---:|"]
+        for r in heur:
+            lines.append(f"| {r['controller']} | {r['batch']} | {r['pieces_per_s'] / 1e3:.1f} |")
+        lines.append("")
+    train = [r for r in rows if r["what"] == "train"]
+    if train:
+        lines += ["| preset | batch x length | updates/s | replayed steps/s | compile s |",
+                  "|---|---|---:|---:|---:|"]  # fmt: skip
+        for r in train:
+            lines.append(f"| {r['preset']} | {r['batch']}x{r['seq_len']} | "
+                         f"{r.get('updates_per_s', float('nan')):.2f} | "
+                         f"{r.get('replayed_steps_per_s', float('nan')):.0f} | "
+                         f"{r.get('compile_s', float('nan')):.1f} |")  # fmt: skip
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    info = machine_info()
+    quick = FLAGS.quick
+    repeats = 2 if quick else FLAGS.repeats
+    rows: list[dict] = []
+    what = set(FLAGS.what)
+    unknown = what - {"env", "heuristics", "train"}
+    if unknown:
+        raise app.UsageError(f"--what: unknown {sorted(unknown)}; allowed env,heuristics,train")
+    if "env" in what:
+        batches = [1, 64] if quick else [int(b) for b in FLAGS.batches]
+        rows += bench_env(batches, repeats, 1 << 12 if quick else FLAGS.target_steps)
+    if "heuristics" in what:
+        rows += bench_heuristics(64 if quick else 4096, repeats, 4 if quick else 32)
+    if "train" in what:
+        shapes = [(4, 16)] if quick else [(16, 64), (64, 64)]
+        rows += bench_train(["tiny"] if quick else ["tiny", "1m"], shapes, repeats)
+    os.makedirs(FLAGS.out, exist_ok=True)
+    tag = FLAGS.tag or info["backend"]
+    stem = os.path.join(FLAGS.out, f"benchmark_{'-'.join(sorted(what))}_{tag}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"info": info, "results": rows}, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(markdown(info, rows))
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    app.run(main)
