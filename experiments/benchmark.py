@@ -158,8 +158,9 @@ def markdown(info: dict, rows: list[dict]) -> str:
         lines += ["| action mode | batch | observation built | M steps/s (median) | compile s |",
                   "|---|---:|---|---:|---:|"]  # fmt: skip
         for r in env_rows:
-            lines.append(f"| {r['action_mode']} | {r['batch']} | {'yes' if r['observation'] else 'no'}"
-                         f" | {r['steps_per_s'] / 1e6:.3f} | {r['compile_s']:.1f} |")  # fmt: skip
+            obs = "yes" if r["observation"] else "no"
+            lines.append(f"| {r['action_mode']} | {r['batch']} | {obs} | "
+                         f"{r['steps_per_s'] / 1e6:.3f} | {r['compile_s']:.1f} |")  # fmt: skip
         lines.append("")
     heur = [r for r in rows if r["what"] == "heuristics"]
     if heur:
