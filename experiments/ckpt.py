@@ -1,0 +1,172 @@
+"""Checkpoints in WORKDIR/checkpoints (orbax): the loop state, params alone, and counters.
+
+Each step directory holds three items: "state" (params, optimizer, slow critic, return
+normaliser, env states, policy carries, RNG and, when `save_replay`, the replay buffer),
+"params" (the agent's parameters alone, so evaluation loads little) and "meta" (JSON: counters,
+host-side statistics, the evaluation score). Steps are env steps. The last `keep_last` steps are
+kept plus the best by evaluation score.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from experiments.common import UserError
+
+SCORES = "eval_scores.json"
+
+
+def _to_tree(state: Any, save_replay: bool) -> dict[str, Any]:
+    tree = {
+        "agent": state.agent, "env": state.env, "last": state.last, "policy": state.policy,
+        "ep_return": state.ep_return, "key": jax.random.key_data(state.key),
+    }  # fmt: skip
+    if save_replay:
+        tree["replay"] = state.replay
+    return tree
+
+
+def _abstract(tree: Any) -> Any:
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+        tree,
+    )
+
+
+class Checkpointer:
+    """Save / restore / prune the checkpoints of one workdir."""
+
+    def __init__(self, workdir: str, *, keep_last: int = 3, save_replay: bool = True,
+                 create: bool = True):  # fmt: skip
+        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        if not create and not os.path.isdir(self.directory):
+            raise UserError(f"no checkpoints: {self.directory} does not exist (train first)")
+        self.keep_last, self.save_replay = keep_last, save_replay
+        options = ocp.CheckpointManagerOptions(create=create, enable_async_checkpointing=False)
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        self.scores_path = os.path.join(self.directory, SCORES)
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def latest(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def scores(self) -> dict[int, float]:
+        if not os.path.exists(self.scores_path):
+            return {}
+        with open(self.scores_path) as f:
+            return {int(k): float(v) for k, v in json.load(f).items()}
+
+    def save(self, step: int, state: Any, meta: dict[str, Any], score: float | None) -> None:
+        """Writes a checkpoint (replacing one of the same step), records the score, prunes."""
+        if step in self.manager.all_steps():
+            self.manager.delete(step)
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(_to_tree(state, self.save_replay)),
+            params=ocp.args.StandardSave(state.agent.params),
+            meta=ocp.args.JsonSave(meta),
+        )
+        self.manager.save(step, args=args, force=True)
+        self.manager.wait_until_finished()
+        scores = self.scores()
+        if score is not None:
+            scores[step] = float(score)
+        self._prune(scores)
+
+    def _prune(self, scores: dict[int, float]) -> None:
+        steps = self.steps()
+        keep = set(steps[-self.keep_last :])
+        live = {s: v for s, v in scores.items() if s in steps}
+        if live:
+            keep.add(max(live, key=lambda s: (live[s], s)))
+        for s in steps:
+            if s not in keep:
+                self.manager.delete(s)
+        tmp = self.scores_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({str(s): v for s, v in sorted(scores.items()) if s in keep}, f)
+        os.replace(tmp, self.scores_path)
+
+    def best(self) -> int | None:
+        live = {s: v for s, v in self.scores().items() if s in self.steps()}
+        return max(live, key=lambda s: (live[s], s)) if live else None
+
+    def _check_step(self, step: int | None) -> int:
+        steps = self.steps()
+        if not steps:
+            raise UserError(f"no checkpoints in {self.directory} (train first)")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            raise UserError(f"--step={step}: no such checkpoint in {self.directory}; "
+                            f"available: {steps}")  # fmt: skip
+        return step
+
+    def restore_state(self, state: Any, step: int | None = None) -> tuple[Any, dict, bool]:
+        """Restores into `state`'s structure and shardings: (state, meta, replay_restored)."""
+        step = self._check_step(step)
+        meta = self.restore_meta(step)
+        has_replay = bool(meta.get("has_replay", False))
+        target = _abstract(_to_tree(state, has_replay))
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target)))  # fmt: skip
+        except Exception as err:  # noqa: BLE001 - orbax raises many types for damaged files.
+            raise UserError(f"checkpoint {step} in {self.directory} cannot be restored "
+                            f"(corrupt, or from a different config): {err}") from err  # fmt: skip
+        tree = out["state"]
+        state = state.replace(
+            agent=tree["agent"], env=tree["env"], last=tree["last"], policy=tree["policy"],
+            ep_return=tree["ep_return"], key=jax.random.wrap_key_data(tree["key"]),
+            replay=tree["replay"] if has_replay else state.replay,
+        )  # fmt: skip
+        return state, meta, has_replay
+
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        except Exception as err:  # noqa: BLE001
+            raise UserError(f"checkpoint {step} in {self.directory}: metadata unreadable "
+                            f"(corrupt checkpoint?): {err}") from err  # fmt: skip
+        return dict(out["meta"])
+
+    def restore_params(self, abstract_params: Any, step: int | None = None) -> tuple[Any, int]:
+        step = self._check_step(step)
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(
+                params=ocp.args.StandardRestore(abstract_params)))  # fmt: skip
+        except Exception as err:  # noqa: BLE001
+            raise UserError(f"checkpoint {step} in {self.directory} cannot be restored "
+                            f"(corrupt, or from a different config): {err}") from err  # fmt: skip
+        return out["params"], step
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def export_params(path: str, params: Any, config_json: dict[str, Any]) -> None:
+    """A params-only export (small, committable): PATH/params (orbax) and PATH/config.json."""
+    path = os.path.abspath(path)
+    os.makedirs(path, exist_ok=True)
+    with ocp.StandardCheckpointer() as ckptr:
+        ckptr.save(os.path.join(path, "params"), params, force=True)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config_json, f, indent=2)
+
+
+def load_exported(path: str, abstract_params: Any) -> Any:
+    target = os.path.join(os.path.abspath(path), "params")
+    if not os.path.isdir(target):
+        raise UserError(f"--checkpoint={path}: no params export there (expected {target})")
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            return ckptr.restore(target, abstract_params)
+    except Exception as err:  # noqa: BLE001
+        raise UserError(f"--checkpoint={path}: cannot be restored: {err}") from err

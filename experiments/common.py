@@ -1,0 +1,136 @@
+"""Shared by the entry points: build the env and agent from a config, check it, compare configs."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+
+from dreamer_jax import configs as agent_configs
+from dreamer_jax.agent import Agent
+from tetris_jax import Tetris
+
+CONFIG_JSON = "config.json"
+
+
+class UserError(Exception):
+    """A mistake a user can fix (bad config, bad workdir, missing checkpoint): no traceback."""
+
+
+def make_env(config: ml_collections.ConfigDict, evaluation: bool = False) -> Tetris:
+    """The training env, or (evaluation=True) the same rules without the training step limit."""
+    e = config.env
+    max_steps = None if evaluation or not e.max_steps else int(e.max_steps)
+    try:
+        return Tetris(
+            height=e.height, width=e.width, action_mode=e.action_mode,
+            reward_mode=e.reward_mode, randomizer=e.randomizer, queue_size=e.queue_size,
+            max_steps=max_steps, shaping_gamma=e.shaping_gamma,
+            game_over_penalty=e.game_over_penalty,
+        )  # fmt: skip
+    except ValueError as err:
+        raise UserError(f"config.env: {err}") from None
+
+
+def agent_config(config: ml_collections.ConfigDict) -> agent_configs.Config:
+    overrides = {k: v for k, v in config.agent.items() if v is not None}
+    try:
+        return agent_configs.get_config(
+            config.agent_preset, batch_size=config.batch_size, batch_length=config.seq_len,
+            **overrides,
+        )  # fmt: skip
+    except agent_configs.ConfigError as err:
+        raise UserError(f"config.agent: {err}") from None
+
+
+def make_agent(config: ml_collections.ConfigDict, env: Tetris) -> Agent:
+    return Agent(agent_config(config), env.observation_spec(), env.num_actions)
+
+
+def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    """Raise UserError naming the first bad field, before anything is compiled."""
+
+    def need(ok: bool, field: str, allowed: str) -> None:
+        if not ok:
+            raise UserError(f"config.{field}: got {config[field]!r}; {allowed}")
+
+    for field in ("num_envs", "collect_steps", "batch_size", "seq_len", "total_env_steps",
+                  "log_every", "dashboard_every", "keep_last"):  # fmt: skip
+        need(isinstance(config[field], int) and config[field] >= 1, field, "must be an int >= 1")
+    for field in ("train_start", "eval_episodes", "eval_max_pieces", "no_lines_warning_steps"):
+        need(isinstance(config[field], int) and config[field] >= 0, field, "must be an int >= 0")
+    need(config.num_envs % num_devices == 0, "num_envs",
+         f"must be a multiple of the device count {num_devices}")  # fmt: skip
+    need(config.batch_size % num_devices == 0, "batch_size",
+         f"must be a multiple of the device count {num_devices}")  # fmt: skip
+    need(config.train_ratio > 0, "train_ratio", "must be > 0")
+    need(config.ckpt_minutes > 0, "ckpt_minutes", "must be > 0")
+    need(0 < config.replay_memory_fraction <= 1, "replay_memory_fraction", "must be in (0, 1]")
+    cap = config.replay_capacity
+    need(isinstance(cap, int) and cap % config.num_envs == 0, "replay_capacity",
+         f"must be a multiple of num_envs={config.num_envs}")  # fmt: skip
+    need(cap // config.num_envs >= max(config.seq_len, config.collect_steps), "replay_capacity",
+         f"must hold max(seq_len, collect_steps) steps per env: >= "
+         f"{max(config.seq_len, config.collect_steps) * config.num_envs}")  # fmt: skip
+    cur = config.curriculum
+    if cur.enabled:
+        limit = config.env.height - 4
+        if not (isinstance(cur.max_rows, int) and 0 <= cur.max_rows <= limit):
+            raise UserError(f"config.curriculum.max_rows: got {cur.max_rows!r}; allowed: an int "
+                            f"in [0, env.height - 4 = {limit}]")  # fmt: skip
+        if not (isinstance(cur.holes_per_row, int) and 1 <= cur.holes_per_row < config.env.width):
+            raise UserError(f"config.curriculum.holes_per_row: got {cur.holes_per_row!r}; "
+                            f"allowed: an int in [1, env.width - 1]")  # fmt: skip
+        if not cur.anneal_steps >= 0:
+            raise UserError(f"config.curriculum.anneal_steps: got {cur.anneal_steps!r}; >= 0")
+
+
+def to_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    return json.loads(config.to_json())
+
+
+def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Lines 'field: saved -> current' for every field that differs."""
+    a, b = flat(saved), flat(current)
+    missing = object()
+    return [
+        f"{k}: {a.get(k, missing) if k in a else '<absent>'} -> {b[k] if k in b else '<absent>'}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k, missing) != b.get(k, missing)
+    ]
+
+
+def load_config_json(workdir: str) -> dict[str, Any] | None:
+    path = os.path.join(workdir, CONFIG_JSON)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(d)
+
+
+def is_main_process() -> bool:
+    return jax.process_index() == 0
+
+
+def dump_json(path: str, obj: Any) -> None:
+    """Write JSON atomically (a crash never leaves half a file)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(path + ".tmp", path)

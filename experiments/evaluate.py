@@ -1,0 +1,158 @@
+"""Evaluate a checkpoint: `python -m experiments.evaluate --workdir=DIR [--step=N]
+[--episodes=1000] [--max_pieces=10000]`, or `--checkpoint=PATH` for a params-only export.
+
+Plays the games in parallel on device under the training rules (no training step limit and no
+curriculum: the empty-board standard game), with the greedy and/or sampled policy, and the
+baselines of tetris_jax.heuristics on the same seeds. Writes eval_<step>.json, eval_<step>.md
+and eval_<step>.gif to --out (default: the workdir or the export folder). `--export=PATH`
+writes a params-only export of the chosen checkpoint (small; for committed results).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
+flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
+flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+flags.DEFINE_integer("episodes", 1000, "Games per policy.")
+flags.DEFINE_integer("max_pieces", 10000, "Piece cap per game (capped games are counted).")
+flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
+flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
+flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
+flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game.")
+flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF.")
+flags.DEFINE_string("out", None, "Output folder (default: the workdir or the export folder).")
+flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
+
+
+def load(workdir: str | None, checkpoint: str | None, step: int | None):
+    """(config ConfigDict, env, agent, params, step) from a workdir checkpoint or an export."""
+    import jax
+
+    from experiments import ckpt, common
+
+    if bool(workdir) == bool(checkpoint):
+        raise common.UserError("give exactly one of --workdir and --checkpoint")
+    folder = workdir or checkpoint
+    if not os.path.isdir(folder):
+        raise common.UserError(f"{folder}: no such folder")
+    saved = common.load_config_json(folder)
+    if saved is None:
+        raise common.UserError(f"{folder}: no {common.CONFIG_JSON} (not a training run or export)")
+    config = common.config_from_json(saved)
+    env = common.make_env(config, evaluation=True)
+    agent = common.make_agent(config, env)
+    abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
+    if checkpoint:
+        params = ckpt.load_exported(checkpoint, abstract)
+        info_path = os.path.join(checkpoint, "export.json")
+        step = json.load(open(info_path))["step"] if os.path.exists(info_path) else 0
+    else:
+        checkpoints = ckpt.Checkpointer(workdir, create=False)
+        params, step = checkpoints.restore_params(abstract, step)
+        checkpoints.close()
+    return config, env, agent, params, step
+
+
+def markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
+    lines = [
+        f"Evaluation at env step {step:,}: {rules}", "",
+        "| policy | games | lines/game mean | median | std | 95% CI of mean | pieces | score "
+        "| lines/piece | capped |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in rows:
+        s = r["stats"]
+        lines.append(
+            f"| {r['policy']} | {s['games']} | {s['lines_mean']:.2f} | {s['lines_median']:.1f} | "
+            f"{s['lines_std']:.2f} | [{s['lines_ci95_low']:.2f}, {s['lines_ci95_high']:.2f}] | "
+            f"{s['pieces_mean']:.1f} | {s['score_mean']:.0f} | {s['lines_per_piece']:.4f} | "
+            f"{100 * s['capped_share']:.1f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pieces=10000,
+             modes=("greedy",), baselines=(), seed=12345, gif=True, gif_frames=300, out=None,
+             export=None, log=print) -> dict[str, Any]:  # fmt: skip
+    import jax
+
+    from experiments import ckpt, common, play
+
+    for m in modes:
+        if m not in ("greedy", "sample"):
+            raise common.UserError(f"--modes: got {m!r}; allowed: greedy, sample")
+    for b in baselines:
+        if b not in play.BASELINES:
+            raise common.UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
+    if episodes < 1 or max_pieces < 1:
+        raise common.UserError("--episodes and --max_pieces must be >= 1")
+    config, env, agent, params, step = load(workdir, checkpoint, step)
+    out = out or workdir or checkpoint
+    os.makedirs(out, exist_ok=True)
+    if export:
+        ckpt.export_params(export, params, common.to_plain(config))
+        common.dump_json(os.path.join(export, "export.json"), {"step": step})
+        log(f"exported params of step {step} to {export}")
+    key = jax.random.key(seed)
+    rows = []
+    for mode in modes:
+        t = time.time()
+        games = play.play_agent(env, agent, params, key, num_games=episodes,
+                                max_pieces=max_pieces, mode=mode)  # fmt: skip
+        rows.append({"policy": f"agent ({mode})", "stats": play.stats(games),
+                     "seconds": time.time() - t})  # fmt: skip
+        log(f"agent ({mode}): {rows[-1]['stats']['lines_mean']:.2f} lines/game")
+    for name in baselines:
+        t = time.time()
+        games = play.play_baseline(env, name, key, num_games=episodes, max_pieces=max_pieces)
+        if games is None:
+            log(f"baseline {name}: unavailable (needs tetris_jax.heuristics and placement mode)")
+            continue
+        rows.append({"policy": name, "stats": play.stats(games), "seconds": time.time() - t})
+        log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
+    rules = (f"{env!r}; {episodes} games per policy, seed {seed}, cap {max_pieces} pieces; "
+             f"empty start board")  # fmt: skip
+    result = {"step": step, "rules": rules, "source": os.path.abspath(workdir or checkpoint),
+              "episodes": episodes, "max_pieces": max_pieces, "seed": seed, "rows": rows,
+              "backend": jax.default_backend(), "jax": jax.__version__}  # fmt: skip
+    base = os.path.join(out, f"eval_{step}")
+    common.dump_json(base + ".json", result)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(step, rows, rules))
+    if gif:
+        frames = play.record_game(env, agent, params, key, max_frames=gif_frames)
+        play.write_gif(base + ".gif", frames)
+    log(markdown(step, rows, rules))
+    log(f"wrote {base}.json, {base}.md" + (f", {base}.gif" if gif else ""))
+    return result
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from absl import logging
+
+    from experiments.common import UserError
+
+    logging.set_verbosity(logging.WARNING)
+    try:
+        evaluate(FLAGS.workdir, FLAGS.checkpoint, FLAGS.step, episodes=FLAGS.episodes,
+                 max_pieces=FLAGS.max_pieces, modes=FLAGS.modes, baselines=FLAGS.baselines,
+                 seed=FLAGS.seed, gif=FLAGS.gif, gif_frames=FLAGS.gif_frames, out=FLAGS.out,
+                 export=FLAGS.export)  # fmt: skip
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)

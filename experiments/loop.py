@@ -1,0 +1,198 @@
+"""The on-device training loop: one jitted collect and one jitted chunk of train steps.
+
+`collect` is a `lax.scan` over `collect_steps` of: the agent's policy (recurrent carry kept in
+the state) on every env, a vmapped `auto_reset_step`, and a row for the replay; the rows are
+written with `replay.add_sequence`. `train` is a `lax.scan` over `num_updates` of a replay
+sample and `agent.train_step`. Both take and return the whole `LoopState` (donated), so the
+host only sees the small per-call statistics. With several devices the envs, their carries
+and the replay's env axis are sharded over a 1-D mesh ("data"); parameters are replicated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from dreamer_jax import replay
+from dreamer_jax.agent import Agent, PolicyCarry, TrainState
+from tetris_jax import State, Tetris, TimeStep
+
+FLAGS = ("is_first", "is_last", "is_terminal")
+
+
+@flax.struct.dataclass
+class LoopState:
+    """Everything the device loop carries; checkpointed whole (the replay optionally)."""
+
+    agent: TrainState
+    env: State  # (N, ...) env states.
+    last: TimeStep  # (N, ...) the latest time step, not acted on yet.
+    policy: PolicyCarry  # (N, ...) RSSM state and previous action.
+    ep_return: jax.Array  # (N,) float32 return of the running episode so far.
+    replay: replay.ReplayState
+    key: jax.Array  # typed PRNG key.
+
+
+def replay_spec(env: Tetris) -> dict[str, jax.ShapeDtypeStruct]:
+    """One replay row: the observation fields, the action taken on them, reward and flags."""
+    spec = {k: jax.ShapeDtypeStruct(f.shape, f.dtype) for k, f in env.observation_spec().items()}
+    spec["action"] = jax.ShapeDtypeStruct((), jnp.int32)
+    spec["reward"] = jax.ShapeDtypeStruct((), jnp.float32)
+    for k in FLAGS:
+        spec[k] = jax.ShapeDtypeStruct((), jnp.bool_)
+    return spec
+
+
+def policy_obs(ts: TimeStep) -> dict[str, jax.Array]:
+    return {**ts.observation._asdict(), "is_first": ts.is_first}
+
+
+def make_mesh() -> Mesh:
+    return Mesh(np.asarray(jax.devices()), ("data",))
+
+
+def shardings(state: LoopState, mesh: Mesh) -> LoopState:
+    """Per-env leaves sharded on axis 0 over "data", everything else replicated."""
+    split, rep = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    per_env = lambda tree: jax.tree.map(lambda _: split, tree)
+    whole = lambda tree: jax.tree.map(lambda _: rep, tree)
+    return LoopState(
+        agent=whole(state.agent), env=per_env(state.env), last=per_env(state.last),
+        policy=per_env(state.policy), ep_return=split,
+        replay=state.replay.replace(data=per_env(state.replay.data), head=rep, size=rep),
+        key=rep,
+    )  # fmt: skip
+
+
+def init_state(
+    env: Tetris, agent: Agent, key: jax.Array, *, num_envs: int, capacity: int, seq_len: int,
+    memory_fraction: float, mesh: Mesh,
+) -> LoopState:  # fmt: skip
+    """A fresh loop state placed on the mesh (replay allocated after a memory check)."""
+    k_agent, k_env, k_loop = jax.random.split(key, 3)
+    agent_state = jax.jit(agent.init)(k_agent)
+    env_state, ts = jax.jit(jax.vmap(env.reset))(jax.random.split(k_env, num_envs))
+    buf = replay.init(
+        replay_spec(env), capacity=capacity, num_envs=num_envs, seq_len=seq_len,
+        max_memory_fraction=memory_fraction,
+    )  # fmt: skip
+    state = LoopState(
+        agent=agent_state, env=env_state, last=ts, policy=agent.initial_carry(num_envs),
+        ep_return=jnp.zeros((num_envs,), jnp.float32), replay=buf, key=k_loop,
+    )  # fmt: skip
+    return jax.device_put(state, shardings(state, mesh))
+
+
+def curriculum_boards(
+    key: jax.Array, num: int, height: int, width: int, max_rows: jax.Array, holes: int
+) -> jax.Array:
+    """(num, height, width) bool start boards: 0..max_rows bottom rows filled, `holes` gaps each."""
+    k_rows, k_holes = jax.random.split(key)
+    rows = jax.random.randint(k_rows, (num,), 0, max_rows + 1)
+    u = jax.random.uniform(k_holes, (num, height, width))
+    gap = jnp.argsort(jnp.argsort(u, axis=-1), axis=-1) < holes  # `holes` random columns.
+    row = jnp.arange(height)[None, :, None]
+    return ~gap & (row >= height - rows[:, None, None])
+
+
+def max_curriculum_rows(env_steps: jax.Array, *, max_rows: int, anneal_steps: int) -> jax.Array:
+    """Linear anneal from `max_rows` to 0 over `anneal_steps` env steps."""
+    left = 1.0 - env_steps / max(anneal_steps, 1)
+    return jnp.round(max_rows * jnp.clip(left, 0.0, 1.0)).astype(jnp.int32)
+
+
+def make_collect(
+    env: Tetris, agent: Agent, *, num_envs: int, steps: int, curriculum: dict[str, Any] | None,
+    mesh: Mesh, state_shardings: LoopState,
+):  # fmt: skip
+    """Jitted collect(state, env_steps) -> (state, stats); `state` is donated."""
+    split = NamedSharding(mesh, P("data"))
+    step_fn = jax.vmap(env.auto_reset_step)
+
+    def collect(state: LoopState, env_steps: jax.Array):
+        key, k_board, k_scan = jax.random.split(state.key, 3)
+        boards = None
+        if curriculum is not None:
+            top = max_curriculum_rows(env_steps, max_rows=curriculum["max_rows"],
+                                      anneal_steps=curriculum["anneal_steps"])  # fmt: skip
+            boards = curriculum_boards(k_board, num_envs, env.height, env.width, top,
+                                       curriculum["holes_per_row"])  # fmt: skip
+            boards = jax.lax.with_sharding_constraint(boards, split)
+
+        def body(carry, k):
+            env_state, last, pc, ret = carry
+            obs = policy_obs(last)
+            action, pc = agent.policy(state.agent.params, pc, obs, k, "sample")
+            if boards is None:
+                env_state, ts = step_fn(env_state, action)
+            else:
+                env_state, ts = step_fn(env_state, action, boards)
+            row = {k: v for k, v in last.observation._asdict().items()}
+            row.update(action=action, reward=last.reward, is_first=last.is_first,
+                       is_last=last.is_last, is_terminal=last.is_terminal)  # fmt: skip
+            ret = jnp.where(ts.is_first, 0.0, ret + ts.reward)
+            end = ts.is_last
+            m = ts.metrics
+            ended = lambda x: jnp.sum(jnp.where(end, x, 0).astype(jnp.float32))
+            stats = {
+                "episodes": ended(1), "ep_return_sum": ended(ret),
+                "ep_length_sum": ended(m["steps"]), "ep_lines_sum": ended(m["total_lines"]),
+                "ep_pieces_sum": ended(m["pieces_placed"]), "ep_score_sum": ended(m["score"]),
+                "ep_lines_max": jnp.max(jnp.where(end, m["total_lines"], 0)).astype(jnp.float32),
+                "lines": jnp.sum(m["lines_cleared"]).astype(jnp.float32),
+                "reward": jnp.sum(ts.reward),
+            }  # fmt: skip
+            return (env_state, ts, pc, ret), (row, stats)
+
+        keys = jax.random.split(k_scan, steps)
+        init = (state.env, state.last, state.policy, state.ep_return)
+        (env_state, last, pc, ret), (rows, stats) = jax.lax.scan(body, init, keys)
+        rows = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)  # (T, N, ...) -> (N, T, ...)
+        buf = replay.add_sequence(state.replay, rows)
+        stats = {k: (jnp.max(v) if k.endswith("_max") else jnp.sum(v)) for k, v in stats.items()}
+        if boards is not None:
+            stats["curriculum_rows"] = top.astype(jnp.float32)
+        stats["replay_fill"] = replay.fill_fraction(buf)
+        new = state.replace(env=env_state, last=last, policy=pc, ep_return=ret, replay=buf, key=key)
+        return new, stats
+
+    return jax.jit(collect, donate_argnums=0, out_shardings=(state_shardings, None))
+
+
+def make_train(
+    agent: Agent, *, batch_size: int, seq_len: int, num_updates: int, mesh: Mesh,
+    state_shardings: LoopState,
+):  # fmt: skip
+    """Jitted train(state) -> (state, mean metrics) doing `num_updates` updates; donated."""
+    split = NamedSharding(mesh, P("data"))
+
+    def train(state: LoopState):
+        def body(carry, _):
+            agent_state, key = carry
+            key, k_sample, k_train = jax.random.split(key, 3)
+            batch = replay.sample(state.replay, k_sample, batch_size=batch_size, seq_len=seq_len)
+            batch = jax.lax.with_sharding_constraint(batch, jax.tree.map(lambda _: split, batch))
+            agent_state, metrics = agent.train_step(agent_state, batch, k_train)
+            return (agent_state, key), metrics
+
+        (agent_state, key), metrics = jax.lax.scan(
+            body, (state.agent, state.key), None, length=num_updates
+        )
+        metrics = jax.tree.map(jnp.mean, metrics)
+        return state.replace(agent=agent_state, key=key), metrics
+
+    return jax.jit(train, donate_argnums=0, out_shardings=(state_shardings, None))
+
+
+def plan_updates(config) -> tuple[int, float]:
+    """(updates per train call, train calls per iteration as a float) for the train ratio."""
+    env_steps = config.num_envs * config.collect_steps
+    per_iter = env_steps * config.train_ratio / (config.batch_size * config.seq_len)
+    chunk = max(1, int(round(per_iter))) if per_iter >= 1 else 1
+    return chunk, per_iter / chunk
