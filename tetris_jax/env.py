@@ -332,8 +332,9 @@ class Tetris:
         lines = jnp.where(top_out, 0, lines)
         nxt, queue, bag = self._next_piece(state.queue, state.bag, words[0])
         sx, sy = self._spawn(nxt)
+        placed = state.pieces_placed + jnp.where(top_out, 0, 1)  # A top-out places nothing.
         new = state.replace(cols=bb.stack(cols), piece=nxt, x=sx, y=sy, queue=queue, bag=bag,
-                            pieces_placed=state.pieces_placed + 1)  # fmt: skip
+                            pieces_placed=placed)  # fmt: skip
         return new, lines, top_out, jnp.int32(0)
 
     def _step_direct(self, state: State, action, words):
