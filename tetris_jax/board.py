@@ -132,6 +132,36 @@ def fits(cols: Cols, piece: Piece, x, y, rows: int) -> jax.Array:
     return piece.in_bounds(x, y, width, rows) & ~overlaps(cols, piece.cols(x, y, width))
 
 
+def window(cols: Cols, x, lo: int, hi: int, rows: int) -> Cols:
+    """Board columns x+lo .. x+hi-1 with the walls and the ceiling (rows >= `rows`) filled.
+
+    Collision tests of a piece near column x then read these few columns instead of building
+    the piece across the whole width: side and top bounds come for free.
+    """
+    ceiling = U32(ALL ^ row_mask(rows))
+    out = []
+    for k in range(lo, hi):
+        col = U32(ALL)  # Outside the board: a wall.
+        for c, board_col in enumerate(cols):
+            col = jnp.where(x + k == c, board_col | ceiling, col)
+        out.append(col)
+    return out
+
+
+def fits_near(win: Cols, lo: int, piece: Piece, dx_offset, y) -> jax.Array:
+    """`fits` for the piece with its box at column x + dx_offset (|dx_offset| <= 2, x the
+    window's anchor, `lo` its first offset) and row y, reading only the window."""
+    hit = jnp.bool_(False)
+    for dx in range(4):
+        col = U32(0)
+        for o in range(-2, 3):
+            k = o + dx - lo
+            if 0 <= k < len(win):
+                col = jnp.where(dx_offset == o, win[k], col)
+        hit = hit | ((col & shift_up(piece.bits[dx], y)) != 0)
+    return (y + piece.min_dy >= 0) & ~hit
+
+
 def drop_distance(cols: Cols, piece_cols: Cols) -> jax.Array:
     """Rows the piece (given by its cells, which must not overlap) can fall straight down."""
     dist = jnp.int32(_BIG)

@@ -350,10 +350,11 @@ class Tetris:
         dx = jnp.where(action == LEFT, -1, jnp.where(action == RIGHT, 1, 0))
         dy = jnp.where(action == SOFT_DROP, -1, 0)
         x, y, moved = s.x, s.y, jnp.bool_(False)
+        win = bb.window(cols, s.x, -2, 6, self.rows)
         for t in range(5):
             ox = jnp.where(is_rot, bb.lookup(kicks[:, t, 0], kick_idx), dx)
             oy = jnp.where(is_rot, bb.lookup(kicks[:, t, 1], kick_idx), dy)
-            ok = ~moved & bb.fits(cols, target, s.x + ox, s.y + oy, self.rows)
+            ok = ~moved & bb.fits_near(win, -2, target, ox, s.y + oy)
             if t > 0:
                 ok = ok & is_rot
             x, y = jnp.where(ok, s.x + ox, x), jnp.where(ok, s.y + oy, y)
