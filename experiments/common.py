@@ -20,6 +20,14 @@ class UserError(Exception):
     """A mistake a user can fix (bad config, bad workdir, missing checkpoint): no traceback."""
 
 
+def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The config as run on this backend: `accelerator_num_envs` replaces `num_envs` off-CPU."""
+    config = ml_collections.ConfigDict(config.to_dict())
+    if jax.default_backend() != "cpu" and config.accelerator_num_envs:
+        config.num_envs = config.accelerator_num_envs
+    return config
+
+
 def make_env(config: ml_collections.ConfigDict, evaluation: bool = False) -> Tetris:
     """The training env, or (evaluation=True) the same rules without the training step limit."""
     e = config.env
@@ -60,7 +68,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     for field in ("num_envs", "collect_steps", "batch_size", "seq_len", "total_env_steps",
                   "log_every", "dashboard_every", "keep_last"):  # fmt: skip
         need(isinstance(config[field], int) and config[field] >= 1, field, "must be an int >= 1")
-    for field in ("train_start", "eval_episodes", "eval_max_pieces", "no_lines_warning_steps"):
+    for field in ("accelerator_num_envs", "train_start", "eval_episodes", "eval_max_pieces",
+                  "no_lines_warning_steps"):  # fmt: skip
         need(isinstance(config[field], int) and config[field] >= 0, field, "must be an int >= 0")
     need(config.num_envs % num_devices == 0, "num_envs",
          f"must be a multiple of the device count {num_devices}")  # fmt: skip

@@ -22,6 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.agent.bins = 31
     c.agent.warmup = 10
     c.num_envs = 4
+    c.accelerator_num_envs = 0
     c.collect_steps = 8
     # One update of 4 x 16 replayed steps per iteration of 4 x 8 env steps.
     c.train_ratio = 2.0

@@ -59,18 +59,20 @@ def get_config() -> ml_collections.ConfigDict:
     # Shorter warm-up than DreamerV3's 1000 updates, for CPU-length runs.
     c.agent.warmup = 200
 
-    # Parallel environments (sharded over devices; a multiple of the device count).
-    c.num_envs = 64
+    # Parallel environments on a CPU (sharded over devices; a multiple of the device count).
+    c.num_envs = 16
+    # Parallel environments on a GPU/TPU backend (0 = use num_envs).
+    c.accelerator_num_envs = 2048
     # Env steps per environment in one jitted collect (a lax.scan).
     c.collect_steps = 16
     # Replayed steps per env step (updates per env step = train_ratio / (batch_size * seq_len)).
-    c.train_ratio = 64.0
+    c.train_ratio = 32.0
     # Sequences per update (a multiple of the device count).
     c.batch_size = 16
     # Steps per replayed sequence.
     c.seq_len = 64
     # Replay capacity in env steps over all envs (a multiple of num_envs).
-    c.replay_capacity = 1_000_000
+    c.replay_capacity = 1 << 20
     # Largest share of device memory the replay may take.
     c.replay_memory_fraction = 0.5
     # Env steps collected before the first update.
@@ -79,7 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.total_env_steps = 5_000_000
 
     # Iterations (collect + its updates) between progress lines.
-    c.log_every = 20
+    c.log_every = 10
     # Iterations between console dashboards.
     c.dashboard_every = 200
     # Minutes between checkpoints (also saved at the end and on SIGINT/SIGTERM).

@@ -91,14 +91,15 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
     """Train (or resume) in `workdir`; returns the final summary."""
     t_start = time.time()
     main = common.is_main_process()
+    plain = common.to_plain(config)  # As given: compared with the saved config on resume.
+    config = common.resolve(config)
     # Everything a user can get wrong is checked before compiling or allocating.
     common.check_config(config, jax.device_count())
     env, eval_env = common.make_env(config), common.make_env(config, evaluation=True)
     agent = common.make_agent(config, env)
-    plain = common.to_plain(config)
-    check_workdir(workdir)
-    check_config_change(workdir, plain, allow_config_change)
     replay_bytes = check_replay_memory(config, env)
+    check_config_change(workdir, plain, allow_config_change)
+    check_workdir(workdir)
     if main:
         common.dump_json(os.path.join(workdir, common.CONFIG_JSON), plain)
 

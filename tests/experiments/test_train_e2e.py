@@ -1,0 +1,104 @@
+"""End to end on experiments/debug.py: train, interrupt (SIGTERM), resume, evaluate, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+
+import pytest
+from tbreader import scalar_tags
+
+from experiments import common, evaluate, monitor, runner
+
+
+def _rows(workdir):
+    with open(os.path.join(workdir, monitor.METRICS_JSONL)) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
+    workdir = str(tmp_path / "run")
+    per_iter = debug_config.num_envs * debug_config.collect_steps
+    lines = []
+
+    def interrupting_log(text):
+        lines.append(text)
+        if "env/s" in text and sum("env/s" in t for t in lines) == 3:  # After training began.
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        first = runner.run(debug_config, workdir, install_signals=True, log=interrupting_log)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    assert first["stopped"] == "stopped: signal", first["stopped"]
+    stopped_at = first["training"]["env_steps"]
+    assert 0 < stopped_at < debug_config.total_env_steps
+    assert first["training"]["updates"] > 0
+    assert first["training"]["checkpoints"] == [stopped_at]
+    updates_at_stop = first["training"]["updates"]
+
+    # A few rows logged after the checkpoint by a run that was killed must not duplicate.
+    with open(os.path.join(workdir, monitor.METRICS_JSONL), "a") as f:
+        f.write(json.dumps({"env_steps": stopped_at + per_iter, "ghost": 1}) + "\n")
+
+    log2 = []
+    second = runner.run(debug_config, workdir, log=log2.append)
+    assert any(t.startswith("resumed from") for t in log2), log2[:3]
+    assert second["stopped"] == "end"
+    assert second["training"]["env_steps"] == debug_config.total_env_steps
+    assert second["training"]["updates"] > updates_at_stop
+    rows = _rows(workdir)
+    steps = [r["env_steps"] for r in rows]
+    assert steps == sorted(set(steps)), steps  # No duplicates, in order.
+    assert not any("ghost" in r for r in rows)
+    # Counters continue; the replay was restored (its fill did not restart from one collect).
+    resumed = next(r for r in rows if r["env_steps"] > stopped_at)
+    assert resumed["env_steps"] == stopped_at + per_iter
+    assert resumed["updates"] > updates_at_stop
+    length = debug_config.replay_capacity // debug_config.num_envs
+    expected_fill = min(1.0, resumed["iteration"] * debug_config.collect_steps / length)
+    assert resumed["replay_fill"] == pytest.approx(expected_fill)
+    assert rows[-1]["episodes"] >= rows[0]["episodes"]
+
+    # Files a user looks at.
+    for name in ("config.json", "metrics.csv", "dashboard.png", "summary.json"):
+        assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+    with open(os.path.join(workdir, "metrics.csv")) as f:
+        assert len(f.read().strip().splitlines()) == len(rows) + 1
+    summary = json.load(open(os.path.join(workdir, "summary.json")))
+    assert {"training", "performance", "learning"} <= set(summary)
+    tags = scalar_tags(workdir)
+    assert "env_steps_per_s" in tags and "loss/total" in tags, sorted(tags)[:20]
+    assert max(s for s, _ in tags["env_steps_per_s"]) == debug_config.total_env_steps
+
+    # Evaluate the final checkpoint, export its params and evaluate the export.
+    result = evaluate.evaluate(workdir, episodes=4, max_pieces=30, baselines=("random",),
+                               gif_frames=10, export=str(tmp_path / "export"))  # fmt: skip
+    step = debug_config.total_env_steps
+    assert result["step"] == step
+    names = [r["policy"] for r in result["rows"]]
+    assert names[0] == "agent (greedy)"
+    for ext in ("json", "md", "gif"):
+        assert os.path.exists(os.path.join(workdir, f"eval_{step}.{ext}"))
+    s = result["rows"][0]["stats"]
+    assert s["games"] == 4 and 0 <= s["capped_share"] <= 1 and s["pieces_mean"] <= 30
+    again = evaluate.evaluate(checkpoint=str(tmp_path / "export"), episodes=4, max_pieces=30,
+                              baselines=(), gif=False)  # fmt: skip
+    assert again["rows"][0]["stats"] == s  # Same params, same seeds: the same games.
+
+    # A damaged checkpoint gives a clear error, not a traceback from deep inside orbax.
+    bad = tmp_path / "bad"
+    shutil.copytree(workdir, bad)
+    ckdir = bad / "checkpoints" / str(step) / "params"
+    for root, _, files in os.walk(ckdir):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"garbage")
+    with pytest.raises(common.UserError, match="cannot be restored"):
+        evaluate.evaluate(str(bad), episodes=2, max_pieces=5, baselines=(), gif=False)
+    with pytest.raises(common.UserError, match="no such checkpoint"):
+        evaluate.evaluate(workdir, step=step + 1, episodes=2, max_pieces=5, gif=False)
