@@ -1,0 +1,258 @@
+"""Baseline controllers for placement mode: random and one-piece feature-weighted heuristics.
+
+A heuristic scores every (rotation, column) placement of the current piece by a weighted sum of
+features of the board the placement leaves (after line clears) and plays the argmax; placements
+that top out, and duplicates that the action mask drops, are worth -inf. Feature definitions
+and weights: `shared/TETRIS_FACTS.md` (MdpTetris conventions).
+
+All placements are scored at once: per-placement quantities are (num_actions,) arrays, and the
+board features run on `board.Cols` whose columns are those arrays, so under `vmap` every op is
+one elementwise kernel over (batch, num_actions) values.
+
+    policy = heuristics.make_policy(env, "dellacherie")   # (state, key) -> action
+    result = heuristics.play(env, "dellacherie", key, num_games=64, max_pieces=2000)
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tetris_jax import board as bb
+from tetris_jax import pieces
+from tetris_jax.env import State, Tetris
+
+FEATURES = ("landing_height", "eroded_cells", "lines", "row_transitions", "column_transitions",
+            "holes", "well_sums", "hole_depth", "rows_with_holes")  # fmt: skip
+# Weights from TETRIS_FACTS.md. Dellacherie (Fahey 2003); El-Tetris (Yiyuan Lee / El-Ashi 2011),
+# which rewards lines removed rather than eroded cells; BCTS (Thiery & Scherrer 2009).
+WEIGHTS: dict[str, dict[str, float]] = {
+    "dellacherie": {"landing_height": -1.0, "eroded_cells": 1.0, "row_transitions": -1.0,
+                    "column_transitions": -1.0, "holes": -4.0, "well_sums": -1.0},
+    "el_tetris": {"landing_height": -4.500158825082766, "lines": 3.4181268101392694,
+                  "row_transitions": -3.2178882868487753, "column_transitions": -9.348695305445199,
+                  "holes": -7.899265427351652, "well_sums": -3.3855972247263626},
+    "bcts": {"landing_height": -12.63, "eroded_cells": 6.60, "row_transitions": -9.22,
+             "column_transitions": -19.77, "holes": -13.08, "well_sums": -10.49,
+             "hole_depth": -1.61, "rows_with_holes": -24.04},
+}  # fmt: skip
+POLICIES = ("random", *WEIGHTS)
+
+Policy = Callable[[State, jax.Array], jax.Array]
+
+
+def _check_env(env: Tetris) -> None:
+    if env.action_mode != "placement":
+        raise ValueError(f"heuristics: env.action_mode={env.action_mode!r} is not allowed; the "
+                         "controllers need action_mode='placement'.")  # fmt: skip
+
+
+def placement_features(env: Tetris, state: State) -> tuple[dict[str, jax.Array], jax.Array]:
+    """Features of every placement of the current piece, and which placements are playable.
+
+    Returns ({feature: (num_actions,) float32}, valid (num_actions,) bool). Placement
+    `a = rotation * width + column` as in `env.step`. `valid` is `env.action_mask` without its
+    all-top-out fallback: a distinct placement that does not top out. Features of invalid
+    placements are meaningless. Board features count the `env.height` visible rows.
+    """
+    _check_env(env)
+    width, num = env.width, env.num_actions
+    cols = bb.split(state.cols)
+    table = bb.placement_landing(cols, state.piece)
+    y = jnp.stack([table[r][c] for r in range(4) for c in range(width)])
+    rotation, column = np.arange(num) // width, np.arange(num) % width
+    piece = bb.Piece(state.piece, jnp.asarray(rotation, jnp.int32))
+    last = width - 1 - (piece.max_dx - piece.min_dx)  # Last column at which the piece fits.
+    x = jnp.minimum(column, last) - piece.min_dx
+    canonical = bb.lookup2(pieces.CANONICAL_ROTATION, state.piece, jnp.asarray(rotation))
+    valid = canonical & (column <= last) & (y + piece.max_dy < env.height)
+
+    piece_cols = piece.cols(x, y, width)
+    locked = bb.lock(cols, piece_cols)
+    full = bb.full_rows(locked, env.rows)
+    lines = bb.popcount(full)
+    in_full = sum(bb.popcount(p & full) for p in piece_cols)
+    after, _ = bb.clear_lines(locked, env.rows)
+    rows = env.height
+    features = {
+        # Lowest cell's row from the floor plus half the piece's height minus one.
+        "landing_height": (2 * (y + piece.min_dy) + piece.max_dy - piece.min_dy) * 0.5,
+        "eroded_cells": lines * in_full,
+        "lines": lines,
+        "row_transitions": bb.row_transitions(after, rows),
+        "column_transitions": bb.column_transitions(after, rows),
+        "holes": bb.holes(after),
+        "well_sums": bb.well_sums(after, rows),
+        "hole_depth": bb.hole_depth(after, rows),
+        "rows_with_holes": bb.rows_with_holes(after, rows),
+    }
+    return {k: jnp.asarray(v, jnp.float32) for k, v in features.items()}, valid
+
+
+def placement_scores(env: Tetris, state: State, weights: dict[str, float]) -> jax.Array:
+    """(num_actions,) float32 weighted feature sums; -inf where the placement is not valid."""
+    unknown = set(weights) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"heuristics: weights has unknown features {sorted(unknown)}; allowed: "
+                         f"{FEATURES}.")  # fmt: skip
+    features, valid = _features_for(env, state, tuple(weights))
+    score = sum(jnp.float32(w) * features[k] for k, w in weights.items())
+    return jnp.where(valid, score, -jnp.inf)
+
+
+def _features_for(env, state, names):
+    # XLA drops the features that no weight reads (e.g. hole depth for Dellacherie).
+    features, valid = placement_features(env, state)
+    return {k: features[k] for k in names}, valid
+
+
+def _first_argmax(x: jax.Array) -> jax.Array:
+    """argmax over the last axis, ties to the lowest index.
+
+    `lax.top_k` (ties to the lowest index too) instead of `jnp.argmax`: XLA's CPU backend fuses
+    the whole feature computation into an argmax reduction, where it runs unvectorised (~3x
+    slower); top_k is a library call, so its input is computed by vectorised elementwise loops.
+    """
+    return jax.lax.top_k(x, 1)[1][..., 0].astype(jnp.int32)
+
+
+def _mix32(x: jax.Array) -> jax.Array:
+    """A 32-bit integer hash with good avalanche (Wellons' lowbias32)."""
+    x = (x ^ (x >> 16)) * jnp.uint32(0x7FEB352D)
+    x = (x ^ (x >> 15)) * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def random_policy(env: Tetris, state: State, key: jax.Array) -> jax.Array:
+    """A uniformly random action among those `env.action_mask` allows (never empty)."""
+    # The allowed action with the largest random priority. Priorities hash one random word with
+    # the action index (one threefry call per decision, not one per action) and are 24-bit
+    # floats (top_k is fast on floats); a tie, chance ~1e-4 per decision, goes to the first.
+    word = jax.random.bits(key, (), jnp.uint32)
+    index = jnp.arange(env.num_actions, dtype=jnp.uint32) * jnp.uint32(0x9E3779B9)
+    priority = (_mix32(word ^ index) >> 8).astype(jnp.float32)
+    return _first_argmax(jnp.where(env.action_mask(state), priority, -1.0))
+
+
+def make_policy(env: Tetris, name: str, weights: dict[str, float] | None = None) -> Policy:
+    """`(state, key) -> action` for one game (vmap it for a batch); the key is used by "random"
+    only. `name` is one of POLICIES; `weights` overrides a heuristic's weights. Ties go to the
+    lowest action index; if every placement tops out, action 0 (the game ends either way)."""
+    _check_env(env)
+    if name not in POLICIES:
+        raise ValueError(f"heuristics: name={name!r} is not allowed; name must be one of "
+                         f"{POLICIES}.")  # fmt: skip
+    if name == "random":
+        return functools.partial(random_policy, env)
+    weights = dict(WEIGHTS[name] if weights is None else weights)
+
+    def policy(state: State, key: jax.Array | None = None) -> jax.Array:
+        del key
+        return _first_argmax(placement_scores(env, state, weights))
+
+    return policy
+
+
+class PlayResult(NamedTuple):
+    """Per-game results of `play`, each (num_games,)."""
+
+    lines: jax.Array  # int32: lines cleared.
+    pieces: jax.Array  # int32: pieces locked on the board (a topping-out piece is not).
+    score: jax.Array  # int32: Guideline score.
+    capped: jax.Array  # bool: the game was still going at max_pieces (or hit env.max_steps).
+
+
+class _Carry(NamedTuple):
+    states: State
+    terminated: jax.Array
+    t: jax.Array
+    key: jax.Array
+
+
+def game_keys(key: jax.Array, num_games: int) -> jax.Array:
+    """The keys `play` resets its games with: game i starts from `env.reset(keys[i])`."""
+    return jax.random.split(jax.random.split(key)[1], num_games)
+
+
+@functools.lru_cache(maxsize=32)
+def _play_fn(env: Tetris, name: str, num_games: int, max_pieces: int):
+    policy = make_policy(env, name)
+
+    def run(key):
+        states, _ = jax.vmap(env.reset)(game_keys(key, num_games))
+        key = jax.random.split(key)[0]  # For the policy; game_keys uses the other half.
+        live = lambda c: (c.t < max_pieces) & ~jnp.all(c.states.done)
+
+        def body(c: _Carry) -> _Carry:
+            key, sub = jax.random.split(c.key)
+            actions = jax.vmap(policy)(c.states, jax.random.split(sub, num_games))
+            states, ts = jax.vmap(env.step)(c.states, actions)
+            return _Carry(states, c.terminated | ts.is_terminal, c.t + 1, key)
+
+        init = _Carry(states, jnp.zeros((num_games,), bool), jnp.int32(0), key)
+        c = jax.lax.while_loop(live, body, init)
+        s = c.states
+        return PlayResult(s.total_lines, s.pieces_placed, s.score, ~c.terminated)
+
+    return jax.jit(run)
+
+
+def play(env: Tetris, policy_name: str, key: jax.Array, num_games: int,
+         max_pieces: int) -> PlayResult:  # fmt: skip
+    """Plays `num_games` games (from `env.reset` with keys split from `key`) with a controller
+    until each tops out or has made `max_pieces` decisions, in one compiled loop of vmapped
+    steps. The compiled function is cached per (env, policy_name, num_games, max_pieces)."""
+    _check_env(env)
+    if not (isinstance(num_games, int) and num_games > 0):
+        raise ValueError(f"heuristics: num_games={num_games!r} must be a positive int.")
+    if not (isinstance(max_pieces, int) and max_pieces > 0):
+        raise ValueError(f"heuristics: max_pieces={max_pieces!r} must be a positive int.")
+    if policy_name not in POLICIES:
+        raise ValueError(f"heuristics: policy_name={policy_name!r} is not allowed; it must be "
+                         f"one of {POLICIES}.")  # fmt: skip
+    return _play_fn(env, policy_name, num_games, max_pieces)(key)
+
+
+def benchmark_heuristics(name: str, batch: int = 4096, steps: int = 64, repeats: int = 5,
+                         env: Tetris | None = None, seed: int = 0) -> dict:  # fmt: skip
+    """Pieces/s of a controller playing `batch` games (10x20 classic rules by default) for
+    `steps` decisions each, `jit(lax.scan(vmap(policy + auto_reset_step)))`. Games that end
+    restart; a restart step decides nothing and is not counted. The compile time (first call) is
+    reported apart; pieces_per_s is the median over `repeats` timed calls."""
+    env = Tetris(randomizer="uniform", queue_size=0) if env is None else env
+    policy = make_policy(env, name)
+
+    def run(states, key):
+        def body(carry, key):
+            states, decided = carry
+            actions = jax.vmap(policy)(states, jax.random.split(key, batch))
+            decided = decided + jnp.sum(~states.done, dtype=jnp.int32)
+            return (jax.vmap(env.auto_reset_step)(states, actions)[0], decided), None
+
+        (states, decided), _ = jax.lax.scan(body, (states, jnp.int32(0)),
+                                            jax.random.split(key, steps))  # fmt: skip
+        return states, decided
+
+    run = jax.jit(run)
+    key = jax.random.key(seed)
+    states, _ = jax.vmap(env.reset)(jax.random.split(key, batch))
+    t0 = time.perf_counter()
+    states, decided = jax.block_until_ready(run(states, jax.random.fold_in(key, 0)))
+    compile_s = time.perf_counter() - t0
+    times, counts = [], []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        states, decided = jax.block_until_ready(run(states, jax.random.fold_in(key, i + 1)))
+        times.append(time.perf_counter() - t0)
+        counts.append(int(decided))
+    rates = [n / t for n, t in zip(counts, times, strict=True)]
+    return {"pieces_per_s": statistics.median(rates), "seconds": statistics.median(times),
+            "compile_s": compile_s, "steps": steps, "batch": batch, "repeats": repeats,
+            "env": repr(env), "backend": jax.default_backend()}  # fmt: skip
