@@ -1,4 +1,4 @@
-"""Throughput benchmarks: `python -m experiments.benchmark [--what=env,heuristics,train]`.
+"""Throughput benchmarks: `python -m experiments.benchmark [--what=env,heuristics,train,loop]`.
 
 env: environment steps/s for both action modes over a batch sweep, measured as
   `jit(lax.scan(vmap(auto_reset_step)))` with random actions (drawn before timing), the
@@ -7,6 +7,8 @@ env: environment steps/s for both action modes over a batch sweep, measured as
   scan's carry, as an agent would; the plain column lets XLA drop what nothing reads.
 heuristics: pieces/s of the baseline controllers, each piece scoring every placement.
 train: dreamer_jax `train_step` updates/s per preset and batch.
+loop: experiments.train's device loop (collect + train steps at the config's train ratio):
+  env steps/s and updates/s of `--loop_config` (experiments/loopbench.py).
 
 Results are printed as a table and written to `--out` as JSON and markdown with the command,
 machine, backend and jax version.
@@ -30,7 +32,8 @@ from absl import app, flags
 import tetris_jax
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("what", ["env", "heuristics", "train"], "Benchmarks to run.")
+flags.DEFINE_list("what", ["env", "heuristics", "train", "loop"], "Benchmarks to run.")
+flags.DEFINE_string("loop_config", "experiments/lines_only.py", "Config file of --what=loop.")
 flags.DEFINE_list("batches", ["1", "16", "256", "1024", "4096", "16384"], "Env batch sizes.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (the median is reported).")
 flags.DEFINE_integer("target_steps", 1 << 21, "Env steps per timed run (scan length x batch).")
@@ -147,6 +150,17 @@ def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int)
     return rows
 
 
+def bench_loop(config_path: str, quick: bool, repeats: int) -> list[dict]:
+    from experiments import common, loopbench
+
+    if quick:
+        config_path = "experiments/debug.py"
+    config = common.load_config_file(config_path)
+    result = loopbench.benchmark_loop(config, iterations=5 if quick else 20, repeats=repeats)
+    print(f"loop {config_path} {result}", flush=True)
+    return [{"what": "loop", "config": config_path, **result}]
+
+
 def markdown(info: dict, rows: list[dict]) -> str:
     lines = [f"# Benchmark ({info['backend']}, {info['date']})", "",
              f"- command: `{info['command']}`",
@@ -178,6 +192,17 @@ def markdown(info: dict, rows: list[dict]) -> str:
                          f"{r.get('replayed_steps_per_s', float('nan')):.0f} | "
                          f"{r.get('compile_s', float('nan')):.1f} |")  # fmt: skip
         lines.append("")
+    loops = [r for r in rows if r["what"] == "loop"]
+    if loops:
+        lines += ["| loop config | envs x steps | preset | batch x length | train ratio | "
+                  "env steps/s | updates/s | replayed steps/s | compile s |",
+                  "|---|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for r in loops:
+            lines.append(f"| {r['config']} | {r['num_envs']}x{r['collect_steps']} | "
+                         f"{r['preset']} | {r['batch']}x{r['seq_len']} | {r['train_ratio']:g} | "
+                         f"{r['env_steps_per_s']:.0f} | {r['updates_per_s']:.2f} | "
+                         f"{r['replayed_steps_per_s']:.0f} | {r['compile_s']:.1f} |")  # fmt: skip
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -188,9 +213,11 @@ def main(argv):
     repeats = 2 if quick else FLAGS.repeats
     rows: list[dict] = []
     what = set(FLAGS.what)
-    unknown = what - {"env", "heuristics", "train"}
+    unknown = what - {"env", "heuristics", "train", "loop"}
     if unknown:
-        raise app.UsageError(f"--what: unknown {sorted(unknown)}; allowed env,heuristics,train")
+        raise app.UsageError(
+            f"--what: unknown {sorted(unknown)}; allowed env,heuristics,train,loop"
+        )
     if "env" in what:
         batches = [1, 64] if quick else [int(b) for b in FLAGS.batches]
         rows += bench_env(batches, repeats, 1 << 12 if quick else FLAGS.target_steps)
@@ -199,6 +226,8 @@ def main(argv):
     if "train" in what:
         shapes = [(4, 16)] if quick else [(16, 64), (64, 64)]
         rows += bench_train(["tiny"] if quick else ["tiny", "1m"], shapes, repeats)
+    if "loop" in what:
+        rows += bench_loop(FLAGS.loop_config, quick, repeats)
     os.makedirs(FLAGS.out, exist_ok=True)
     tag = FLAGS.tag or info["backend"]
     stem = os.path.join(FLAGS.out, f"benchmark_{'-'.join(sorted(what))}_{tag}")

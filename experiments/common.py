@@ -143,3 +143,15 @@ def dump_json(path: str, obj: Any) -> None:
     with open(path + ".tmp", "w") as f:
         json.dump(obj, f, indent=2)
     os.replace(path + ".tmp", path)
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+    """`get_config()` of a config file given by path (as --config takes it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_config_file", path)
+    if spec is None or spec.loader is None or not os.path.exists(path):
+        raise UserError(f"{path}: no such config file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
