@@ -58,6 +58,7 @@ def machine_info() -> dict:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host_cpu": cpu,
         "host_cores": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],  # Shared machines.
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.devices()],
         "jax": jax.__version__,
