@@ -75,6 +75,8 @@ class Config:
     batch_size: int = 16  # Sequences per update.
     batch_length: int = 64  # Steps per sequence.
     compute_dtype: str = "float32"  # "float32" or "bfloat16" (parameters stay float32).
+    unroll: int = 1  # Scan unroll factor of observe and imagine (speed only, same maths).
+    remat: bool = False  # Recompute observe steps in the backward pass (speed/memory only).
 
     def replace(self, **kwargs: Any) -> Config:
         """A validated copy with some fields changed."""
@@ -82,10 +84,12 @@ class Config:
 
 
 _SIZES = {
-    # Test/CPU size: seconds per compile, >= 20 updates/s at 16x64 on two CPU cores.
+    # Test/CPU size. Imagines from the last 4 steps of each sequence only, and recomputes
+    # observe steps in the backward pass: on CPU, per-op overhead, not FLOPs, sets the speed.
     "tiny": dict(
         deter=64, hidden=32, classes=4, stoch=32, blocks=4, units=32,
         enc_layers=1, dec_layers=1, prior_layers=1, actor_layers=1, critic_layers=1,
+        imag_last=4, remat=True,
     ),
     "1m": dict(deter=512, hidden=64, classes=4, units=64),
     "12m": dict(deter=2048, hidden=256, classes=16, units=256, conv_depth=16),
@@ -120,7 +124,7 @@ def validate(config: Config) -> Config:
     positive_ints = (
         "deter", "hidden", "stoch", "classes", "blocks", "units", "enc_layers", "dec_layers",
         "prior_layers", "post_layers", "rew_layers", "con_layers", "actor_layers",
-        "critic_layers", "imag_length", "horizon", "batch_size",
+        "critic_layers", "imag_length", "horizon", "batch_size", "unroll",
     )  # fmt: skip
     for field in positive_ints:
         value = getattr(config, field)

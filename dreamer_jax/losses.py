@@ -37,6 +37,20 @@ def prev_actions(action: jax.Array, num_actions: int) -> jax.Array:
     return jnp.concatenate([jnp.zeros_like(onehot[:, :1]), onehot[:, :-1]], 1)
 
 
+def kl_losses(
+    post: jax.Array, prior: jax.Array, free_nats: float
+) -> tuple[dict[str, jax.Array], jax.Array, jax.Array]:
+    """KL balancing with free bits on log-probabilities (..., stoch, classes).
+
+        dyn = max(free, sum_latents KL[sg(post) || prior]),  rep = max(free, KL[post || sg(prior)])
+    Below `free_nats` the clamp passes no gradient. Returns ({"dyn", "rep"}, raw dyn, raw rep).
+    """
+    dyn = outs.cat_kl(sg(post), prior).sum(-1)
+    rep = outs.cat_kl(post, sg(prior)).sum(-1)
+    losses = {"dyn": jnp.maximum(dyn, free_nats), "rep": jnp.maximum(rep, free_nats)}
+    return losses, dyn, rep
+
+
 def world_model_loss(
     nets: Nets, params: Any, batch: Mapping[str, jax.Array], key: jax.Array, *, config: Config,
     spec: tuple, num_actions: int,
@@ -54,11 +68,11 @@ def world_model_loss(
     embed = nets.enc.apply(params["enc"], obs)
     start = rssm.initial_state(B, c.deter, c.stoch, c.classes)
     action = prev_actions(batch["action"], num_actions)
-    _, states, post = rssm.observe(nets.rssm, params["rssm"], start, embed, action, reset, key)
+    _, states, post = rssm.observe(
+        nets.rssm, params["rssm"], start, embed, action, reset, key, c.unroll, c.remat
+    )
     prior = nets.rssm.apply(params["rssm"], states.deter, method=rssm.RSSM.prior)
-    dyn = outs.cat_kl(sg(post), prior).sum(-1)
-    rep = outs.cat_kl(post, sg(prior)).sum(-1)
-    losses = {"dyn": jnp.maximum(dyn, c.free_nats), "rep": jnp.maximum(rep, c.free_nats)}
+    losses, dyn, rep = kl_losses(post, prior, c.free_nats)
     metrics = {
         "kl/dyn": dyn.mean(),
         "kl/rep": rep.mean(),
@@ -142,7 +156,7 @@ def imagination_loss(
         return outs.sample_categorical(k, logp), mask
 
     states, actions, masks = rssm.imagine(
-        nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key
+        nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key, c.unroll
     )
     feat = sg(rssm.features(states))  # (N, H + 1, F)
     rew = outs.twohot_mean(nets.rew.apply(wm["rew"], feat), bins)

@@ -98,7 +98,8 @@ class GRUCore(nn.Module):
     deter, the flattened stochastic state and the action are each projected to `hidden` units
     (Linear -> RMSNorm -> SiLU), appended to every block of deter, and mixed by block-diagonal
     layers, so each of the `blocks` groups of deter sees all inputs but only its own recurrence.
-    The update gate is sigmoid(u - 1), biased towards keeping the old state.
+    The update gate is sigmoid(u - 1), biased towards keeping the old state. The action branch
+    is a separate method so a scan over known actions can compute it for all steps at once.
     """
 
     deter: int
@@ -106,23 +107,35 @@ class GRUCore(nn.Module):
     blocks: int
     dtype: Dtype = jnp.float32
 
-    @nn.compact
-    def __call__(self, deter: jax.Array, stoch: jax.Array, action: jax.Array) -> jax.Array:
-        g = self.blocks
-        stoch = stoch.reshape((*stoch.shape[:-2], -1))
+    def setup(self):
+        self.act_in = Linear(self.hidden, dtype=self.dtype)
+        self.act_norm = RMSNorm()
+        self.deter_in = Linear(self.hidden, dtype=self.dtype)
+        self.deter_norm = RMSNorm()
+        self.stoch_in = Linear(self.hidden, dtype=self.dtype)
+        self.stoch_norm = RMSNorm()
+        self.hid = BlockLinear(self.deter, self.blocks, dtype=self.dtype)
+        self.hid_norm = RMSNorm()
+        self.gates = BlockLinear(3 * self.deter, self.blocks, dtype=self.dtype)
+
+    def action_input(self, action: jax.Array) -> jax.Array:
+        """(..., A) action vector -> (..., hidden) input branch."""
         # Keep large action vectors bounded (one-hot actions pass unchanged).
         action = action / jax.lax.stop_gradient(jnp.maximum(1.0, jnp.abs(action)))
-        ins = [
-            nn.silu(RMSNorm()(Linear(self.hidden, dtype=self.dtype)(v)))
-            for v in (deter, stoch, action)
-        ]
-        x = jnp.concatenate(ins, -1)
+        return nn.silu(self.act_norm(self.act_in(action)))
+
+    def __call__(self, deter: jax.Array, stoch: jax.Array, act_in: jax.Array) -> jax.Array:
+        """One GRU step given `act_in = action_input(action)`; returns the new deter (f32)."""
+        g = self.blocks
+        stoch = stoch.reshape((*stoch.shape[:-2], -1))
+        x0 = nn.silu(self.deter_norm(self.deter_in(deter)))
+        x1 = nn.silu(self.stoch_norm(self.stoch_in(stoch)))
+        x = jnp.concatenate([x0, x1, act_in.astype(self.dtype)], -1)
         x = jnp.broadcast_to(x[..., None, :], (*x.shape[:-1], g, x.shape[-1]))
         groups = deter.astype(self.dtype).reshape((*deter.shape[:-1], g, -1))
         x = jnp.concatenate([groups, x], -1).reshape((*deter.shape[:-1], -1))
-        x = nn.silu(RMSNorm()(BlockLinear(self.deter, g, dtype=self.dtype)(x)))
-        x = BlockLinear(3 * self.deter, g, dtype=self.dtype)(x)
-        x = x.astype(jnp.float32).reshape((*x.shape[:-1], g, 3, -1))
+        x = nn.silu(self.hid_norm(self.hid(x)))
+        x = self.gates(x).astype(jnp.float32).reshape((*deter.shape[:-1], g, 3, -1))
         reset, cand, update = (x[..., i, :].reshape(deter.shape) for i in range(3))
         reset = jax.nn.sigmoid(reset)
         cand = jnp.tanh(reset * cand)

@@ -131,7 +131,9 @@ def onehot_straight_through(key: jax.Array, logp: jax.Array) -> jax.Array:
 
 
 def bernoulli_logp(logit: jax.Array, target: jax.Array) -> jax.Array:
-    """log p(target) of a Bernoulli with the given logit, elementwise."""
+    """log p(target) of a Bernoulli with the given logit, elementwise; soft targets allowed."""
     logit = logit.astype(jnp.float32)
+    if target.dtype == jnp.bool_:  # One log-sigmoid instead of two.
+        return jax.nn.log_sigmoid(jnp.where(target, logit, -logit))
     target = target.astype(jnp.float32)
     return target * jax.nn.log_sigmoid(logit) + (1.0 - target) * jax.nn.log_sigmoid(-logit)

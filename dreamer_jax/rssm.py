@@ -1,8 +1,11 @@
 """Recurrent state-space model: one step function for acting, `observe` and `imagine` scans.
 
 State: deter (N, deter) float32, the GRU state; stoch (N, stoch, classes) float32 one-hot
-samples of 32 categorical latents (straight-through gradients). The prior predicts stoch from
-deter alone; the posterior from concat(deter, embedding). Categoricals use a 1% uniform mix.
+samples of `stoch` categorical latents (straight-through gradients). The prior predicts stoch
+from deter alone; the posterior from concat(deter, embedding). Categoricals use a 1% uniform
+mix. Parts of a step that depend only on its inputs (the action branch of the GRU, the
+embedding's share of the posterior's first layer) are computed for all steps before the scan
+in `observe`; `obs_step` does the same for one step, so acting and training share one function.
 """
 
 from __future__ import annotations
@@ -24,12 +27,6 @@ class State(NamedTuple):
     stoch: jax.Array
 
 
-def features(state: State) -> jax.Array:
-    """Input of all heads: concat(deter, flattened stoch), (..., deter + stoch * classes)."""
-    stoch = state.stoch.reshape((*state.stoch.shape[:-2], -1))
-    return jnp.concatenate([state.deter, stoch], -1)
-
-
 def initial_state(batch: int, deter: int, stoch: int, classes: int) -> State:
     """All-zero state, the same as the state after a reset."""
     return State(
@@ -37,8 +34,14 @@ def initial_state(batch: int, deter: int, stoch: int, classes: int) -> State:
     )
 
 
+def features(state: State) -> jax.Array:
+    """Input of all heads: concat(deter, flattened stoch), (..., deter + stoch * classes)."""
+    stoch = state.stoch.reshape((*state.stoch.shape[:-2], -1))
+    return jnp.concatenate([state.deter, stoch], -1)
+
+
 class RSSM(nn.Module):
-    """DreamerV3 RSSM. Methods take one time step of a batch (N, ...)."""
+    """DreamerV3 RSSM. Step methods take one time step of a batch (N, ...)."""
 
     deter: int
     hidden: int
@@ -51,11 +54,16 @@ class RSSM(nn.Module):
     dtype: Any = jnp.float32
 
     def setup(self):
-        self.core = nets.GRUCore(self.deter, self.hidden, self.blocks, dtype=self.dtype)
-        self.prior_net = nets.MLP(self.prior_layers, self.hidden, dtype=self.dtype)
-        self.prior_out = nets.Linear(self.stoch * self.classes, dtype=self.dtype)
-        self.post_net = nets.MLP(self.post_layers, self.hidden, dtype=self.dtype)
-        self.post_out = nets.Linear(self.stoch * self.classes, dtype=self.dtype)
+        dt = self.dtype
+        self.core = nets.GRUCore(self.deter, self.hidden, self.blocks, dtype=dt)
+        self.prior_net = nets.MLP(self.prior_layers, self.hidden, dtype=dt)
+        self.prior_out = nets.Linear(self.stoch * self.classes, dtype=dt)
+        # The posterior's first layer on concat(deter, embed), split into its two halves.
+        self.post_deter = nets.Linear(self.hidden, dtype=dt)
+        self.post_embed = nets.Linear(self.hidden, dtype=dt)
+        self.post_norm = nets.RMSNorm()
+        self.post_net = nets.MLP(self.post_layers - 1, self.hidden, dtype=dt)
+        self.post_out = nets.Linear(self.stoch * self.classes, dtype=dt)
 
     def _logp(self, x: jax.Array) -> jax.Array:
         x = x.astype(jnp.float32).reshape((*x.shape[:-1], self.stoch, self.classes))
@@ -65,27 +73,33 @@ class RSSM(nn.Module):
         """Mixed log-probabilities of the prior, (..., stoch, classes)."""
         return self._logp(self.prior_out(self.prior_net(deter)))
 
-    def posterior(self, deter: jax.Array, embed: jax.Array) -> jax.Array:
-        """Mixed log-probabilities of the posterior, (..., stoch, classes)."""
-        x = jnp.concatenate([deter.astype(self.dtype), embed.astype(self.dtype)], -1)
-        return self._logp(self.post_out(self.post_net(x)))
+    def inputs(self, action: jax.Array, embed: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Step inputs that need no state: (GRU action branch, posterior embed branch)."""
+        return self.core.action_input(action), self.post_embed(embed)
 
     def img_step(self, state: State, action: jax.Array, key: jax.Array) -> tuple[State, jax.Array]:
         """Prior step: (state, one-hot action) -> (next state, prior log-probs)."""
-        deter = self.core(state.deter, state.stoch, action)
+        deter = self.core(state.deter, state.stoch, self.core.action_input(action))
         logp = self.prior(deter)
+        return State(deter, outs.onehot_straight_through(key, logp)), logp
+
+    def post_step(
+        self, state: State, act_in: jax.Array, emb_in: jax.Array, reset: jax.Array, key: jax.Array
+    ) -> tuple[State, jax.Array]:
+        """Posterior step from precomputed `inputs`; zeroes the state where `reset` (N,)."""
+        keep = (~reset).astype(jnp.float32)
+        deter = self.core(state.deter * keep[:, None], state.stoch * keep[:, None, None], act_in)
+        x = self.post_deter(deter) + emb_in.astype(self.dtype)
+        logp = self._logp(self.post_out(self.post_net(nn.silu(self.post_norm(x)))))
         return State(deter, outs.onehot_straight_through(key, logp)), logp
 
     def obs_step(
         self, state: State, action: jax.Array, embed: jax.Array, reset: jax.Array, key: jax.Array
     ) -> tuple[State, jax.Array]:
-        """Posterior step. Where `reset` (N,) is set, state and previous action are zeroed first."""
-        keep = (~reset).astype(jnp.float32)
-        state = State(state.deter * keep[:, None], state.stoch * keep[:, None, None])
-        action = action * keep[:, None]
-        deter = self.core(state.deter, state.stoch, action)
-        logp = self.posterior(deter, embed)
-        return State(deter, outs.onehot_straight_through(key, logp)), logp
+        """Posterior step for acting. Where `reset`, state and previous action are zeroed."""
+        action = action * (~reset).astype(jnp.float32)[:, None]
+        act_in, emb_in = self.inputs(action, embed)
+        return self.post_step(state, act_in, emb_in, reset, key)
 
     def __call__(self, state, action, embed, reset, key):
         """Touches every parameter (for `init`)."""
@@ -101,22 +115,30 @@ def observe(
     action: jax.Array,
     reset: jax.Array,
     key: jax.Array,
+    unroll: int = 1,
+    remat: bool = False,
 ) -> tuple[State, State, jax.Array]:
     """Posterior rollout over a batch-major window.
 
-    embed (B, T, E); action (B, T, A) one-hot previous actions; reset (B, T) bool.
+    embed (B, T, E); action (B, T, A) one-hot previous actions; reset (B, T) bool: there the
+    state and the previous action are zeroed before the step.
     Returns (last state, states (B, T, ...), posterior log-probs (B, T, stoch, classes)).
     """
     B, T = reset.shape
     assert embed.shape[:2] == (B, T) and action.shape[:2] == (B, T), (embed.shape, action.shape)
+    action = action * (~reset).astype(jnp.float32)[..., None]
+    act_in, emb_in = model.apply(params, action, embed, method=RSSM.inputs)
 
     def step(carry, inputs):
-        emb, act, res, k = inputs
-        carry, logp = model.apply(params, carry, act, emb, res, k, method=RSSM.obs_step)
+        a, e, res, k = inputs
+        carry, logp = model.apply(params, carry, a, e, res, k, method=RSSM.post_step)
         return carry, (carry, logp)
 
-    xs = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (embed, action, reset))
-    last, (states, logp) = jax.lax.scan(step, state, (*xs, jax.random.split(key, T)))
+    xs = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (act_in, emb_in, reset))
+    keys = jax.random.split(key, T)
+    if remat:
+        step = jax.checkpoint(step)
+    last, (states, logp) = jax.lax.scan(step, state, (*xs, keys), unroll=unroll)
     states, logp = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (states, logp))
     return last, states, logp
 
@@ -129,6 +151,7 @@ def imagine(
     num_actions: int,
     length: int,
     key: jax.Array,
+    unroll: int = 1,
 ) -> tuple[State, jax.Array, Any]:
     """Prior rollout of `length` steps from `start` (N, ...), choosing actions with policy_fn.
 
@@ -146,7 +169,7 @@ def imagine(
         return nxt, (nxt, action, extras)
 
     xs = (jnp.arange(length), jax.random.split(key, length))
-    _, (states, actions, extras) = jax.lax.scan(step, start, xs)
+    _, (states, actions, extras) = jax.lax.scan(step, start, xs, unroll=unroll)
     states, actions, extras = jax.tree.map(
         lambda x: jnp.swapaxes(x, 0, 1), (states, actions, extras)
     )
