@@ -1,0 +1,178 @@
+"""Pictures of one game state: ASCII text, RGB frames, and GIFs of an episode.
+
+Rendering runs in numpy on the host (one state at a time, no compiles): pass an unbatched
+`State` (index a batch first, e.g. `jax.tree.map(lambda x: x[i], states)`).
+
+    states = render.record_episode(env, heuristics.make_policy(env, "dellacherie"), key, 200)
+    print(render.render_ascii(env, states[-1]))
+    render.save_gif(states, "episode.gif", fps=10, env=env)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from tetris_jax import pieces
+from tetris_jax.env import State, Tetris
+from tetris_jax.types import EMPTY_HOLD
+
+# Guideline colours, in piece order I O T S Z J L. Locked cells are grey: the board stores no
+# colours.
+COLORS = np.array([(0, 240, 240), (240, 240, 0), (160, 0, 240), (0, 240, 0), (240, 0, 0),
+                   (0, 80, 240), (240, 160, 0)], np.uint8)  # fmt: skip
+LOCKED = np.array((140, 140, 140), np.uint8)
+EMPTY = np.array((24, 24, 28), np.uint8)
+HIDDEN = np.array((44, 32, 32), np.uint8)  # Empty cells of the hidden spawn rows.
+PANEL = np.array((12, 12, 14), np.uint8)
+GRID = np.array((36, 36, 42), np.uint8)
+
+
+def _host(state: State) -> State:
+    state = jax.device_get(state)
+    if np.ndim(state.cols) != 1:
+        raise ValueError(f"render: state.cols has shape {np.shape(state.cols)}; pass one "
+                         "unbatched state (index the batch first).")  # fmt: skip
+    return state
+
+
+def _grid(env: Tetris, state: State) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, width) locked cells and the active piece's cells, both bool, row 0 at the top."""
+    rows = env.rows
+    shifts = np.arange(rows - 1, -1, -1, dtype=np.uint32)[:, None]
+    bits = np.asarray(state.cols, np.uint32)[None, :] >> shifts
+    locked = (bits & 1).astype(bool)
+    active = np.zeros_like(locked)
+    for dx, dy in pieces.CELLS[int(state.piece), int(state.rotation)]:
+        c, r = int(state.x) + dx, rows - 1 - (int(state.y) + dy)
+        if 0 <= c < env.width and 0 <= r < rows:
+            active[r, c] = True
+    return locked, active
+
+
+def _status(state: State) -> str:
+    line = (f"score {int(state.score)}  lines {int(state.total_lines)}  "
+            f"pieces {int(state.pieces_placed)}  steps {int(state.steps)}")  # fmt: skip
+    return line + ("  [episode over]" if bool(state.done) else "")
+
+
+def render_ascii(env: Tetris, state: State) -> str:
+    """The board as text: '#' locked, the piece's letter for the active piece (drawn over the
+    stack if they overlap), '.' empty. Hidden spawn rows have ':' borders, visible rows '|'.
+    Beside the board: the queue and the hold; below it: score, lines, pieces and steps."""
+    state = _host(state)
+    locked, active = _grid(env, state)
+    letter = pieces.NAMES[int(state.piece)]
+    hold = int(state.hold)
+    side = [f"  piece {letter} (rotation {pieces.ROTATION_NAMES[int(state.rotation)]})",
+            "  next  " + (" ".join(pieces.NAMES[int(p)] for p in state.queue) or "-"),
+            "  hold  " + ("-" if hold == EMPTY_HOLD else pieces.NAMES[hold])]  # fmt: skip
+    lines = []
+    for r in range(env.rows):
+        cells = "".join(letter if active[r, c] else "#" if locked[r, c] else "."
+                        for c in range(env.width))  # fmt: skip
+        edge = ":" if r < env.hidden_rows else "|"
+        lines.append(edge + cells + edge + (side[r] if r < len(side) else ""))
+    lines.append("+" + "-" * env.width + "+")
+    lines.append(_status(state))
+    return "\n".join(lines)
+
+
+def _mini_piece(piece: int, size: int) -> np.ndarray:
+    """A (2 * size, 4 * size, 3) picture of a piece in its spawn state, on the panel colour."""
+    out = np.broadcast_to(PANEL, (2 * size, 4 * size, 3)).copy()
+    cells = pieces.CELLS[piece, 0]
+    top = cells[:, 1].max()
+    for dx, dy in cells:
+        r, c = top - dy, dx
+        out[r * size : (r + 1) * size, c * size : (c + 1) * size] = COLORS[piece]
+    return out
+
+
+def render_rgb(env: Tetris, state: State, cell: int = 16) -> np.ndarray:
+    """(height, width, 3) uint8 picture: the board (active piece coloured by type, locked cells
+    grey, hidden spawn rows tinted) and a side panel with the hold slot on top and the queue
+    below it. The size depends only on env and `cell`."""
+    if not (isinstance(cell, int) and cell >= 2):
+        raise ValueError(f"render_rgb: cell={cell!r} must be an int >= 2 (pixels per cell).")
+    state = _host(state)
+    locked, active = _grid(env, state)
+    colors = np.where(locked[..., None], LOCKED, EMPTY)
+    colors[: env.hidden_rows][~locked[: env.hidden_rows]] = HIDDEN
+    colors[active] = COLORS[int(state.piece)]
+    board = np.repeat(np.repeat(colors, cell, axis=0), cell, axis=1)
+    for lines in (board[::cell, :], board[:, ::cell]):  # Cell edges (views into board).
+        empty = (lines == EMPTY).all(-1)
+        lines[:] = np.where(empty[..., None], GRID, lines // 4 * 3)
+    # Panel: slots of 3 half-cells' height, each a mini piece; hold first, then the queue.
+    half = max(1, cell // 2)
+    slots = [int(state.hold)] + [int(p) for p in state.queue]
+    panel_w, slot_h = 6 * half, 3 * half
+    height = max(env.rows * cell, slot_h * len(slots) + half)
+    out = np.broadcast_to(PANEL, (height, env.width * cell + panel_w, 3)).copy()
+    out[: env.rows * cell, : env.width * cell] = board
+    for i, p in enumerate(slots):
+        top, left = half + i * slot_h, env.width * cell + half
+        if p != EMPTY_HOLD:
+            out[top : top + 2 * half, left : left + 4 * half] = _mini_piece(p, half)
+        if i == 0:  # A line under the hold slot.
+            out[top + 2 * half + half // 2, left : left + 4 * half] = LOCKED // 2
+    return out
+
+
+def save_gif(frames: Sequence, path: str, fps: float = 10, env: Tetris | None = None,
+             cell: int = 16) -> None:  # fmt: skip
+    """Writes an animated GIF that loops forever. `frames`: RGB arrays (H, W, 3) uint8, or
+    States (rendered with `render_rgb(env, state, cell)`; `env` is then required). Pillow
+    merges identical consecutive frames into one longer frame."""
+    from PIL import Image
+
+    if len(frames) == 0:
+        raise ValueError("save_gif: frames is empty; pass at least one frame.")
+    if fps <= 0:
+        raise ValueError(f"save_gif: fps={fps!r} must be positive.")
+    images = []
+    for f in frames:
+        if isinstance(f, State):
+            if env is None:
+                raise ValueError("save_gif: frames are States; pass env= to render them.")
+            f = render_rgb(env, f, cell)
+        images.append(Image.fromarray(np.asarray(f, np.uint8)))
+    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
+                   duration=max(1, round(1000 / fps)), disposal=1)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _act_and_step(env: Tetris, policy: Callable) -> Callable:
+    def run(state, key):
+        return env.step(state, policy(state, key))[0]
+
+    return jax.jit(run)
+
+
+@functools.lru_cache(maxsize=16)
+def _reset(env: Tetris) -> Callable:
+    return jax.jit(env.reset)
+
+
+def record_episode(env: Tetris, policy: Callable[[State, jax.Array], jax.Array], key: jax.Array,
+                   max_steps: int = 1000) -> list[State]:  # fmt: skip
+    """Plays one game with `policy(state, key) -> action` (e.g. `heuristics.make_policy`)
+    and returns its states: the first from `env.reset`, then one per step, until the episode
+    ends or after `max_steps` steps. The compiled step is cached per (env, policy)."""
+    if not (isinstance(max_steps, int) and max_steps >= 0):
+        raise ValueError(f"record_episode: max_steps={max_steps!r} must be an int >= 0.")
+    reset_key, key = jax.random.split(key)
+    state = _reset(env)(reset_key)[0]
+    step = _act_and_step(env, policy)
+    states = [state]
+    for _ in range(max_steps):
+        if bool(state.done):
+            break
+        key, sub = jax.random.split(key)
+        state = step(state, sub)
+        states.append(state)
+    return states
