@@ -382,7 +382,8 @@ class Tetris:
         fall = bb.drop_distance(cols, here)
         hard = action == HARD_DROP
         lock = (hard | (fall == 0)) & ~block_out_hold
-        drop = jnp.where(hard, fall, jnp.minimum(fall, 1))
+        # A held-in piece that cannot spawn ends the game where it spawned (no gravity).
+        drop = jnp.where(block_out_hold, 0, jnp.where(hard, fall, jnp.minimum(fall, 1)))
         points = points + jnp.where(hard, 2 * fall, 0)
         s = s.replace(y=s.y - drop)
         landed = [bb.shift_up(c, -drop) for c in here]
