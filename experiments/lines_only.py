@@ -81,7 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.total_env_steps = 5_000_000
 
     # Iterations (collect + its updates) between progress lines.
-    c.log_every = 10
+    c.log_every = 5
     # Iterations between console dashboards.
     c.dashboard_every = 200
     # Minutes between checkpoints (also saved at the end and on SIGINT/SIGTERM).

@@ -257,6 +257,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
     first = True
     while c["env_steps"] < config.total_env_steps and not stop:
         state, cstats = collect(state, jnp.float32(c["env_steps"]))
+        if pending_collect:
+            # At most two iterations in flight: a signal or a log line is not queued behind
+            # many iterations of dispatched work.
+            jax.block_until_ready(pending_collect[-1])
         pending_collect.append(cstats)
         c["env_steps"] += per_iter
         c["iterations"] += 1
@@ -264,6 +268,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
         if c["env_steps"] >= train_start:
             c["debt"] += calls_per_iter
             while c["debt"] >= 1.0:
+                if not pending_train and not good_train:
+                    log(f"env step {c['env_steps']:,}: first updates (compiling the train step)")
                 state, tm = train(state)
                 pending_train.append(tm)
                 c["updates"] += chunk
