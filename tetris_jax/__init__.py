@@ -1,5 +1,7 @@
 """tetris_jax: Tetris as a pure, jit- and vmap-able JAX environment."""
 
+# Submodules; gym_wrapper is not imported here (gymnasium is optional).
+from tetris_jax import heuristics, render
 from tetris_jax.env import DIRECT_ACTIONS, State, Tetris
 from tetris_jax.types import EMPTY_HOLD, FieldSpec, Observation, TimeStep, flatten_observation
 
@@ -12,4 +14,6 @@ __all__ = [
     "Tetris",
     "flatten_observation",
     "TimeStep",
+    "heuristics",
+    "render",
 ]
