@@ -161,13 +161,17 @@ class Agent:
         slow = jax.tree.map(
             lambda s, p: (1 - rate) * s + rate * p, state.slow_critic, params["critic"]
         )
-        metrics["grad_norm"] = optax.global_norm(grads)
-        metrics["update_norm"] = optax.global_norm(updates)
-        metrics["param_norm"] = optax.global_norm(params)
+        metrics["grad_norm"] = _norm(grads)
+        metrics["update_norm"] = _norm(updates)
+        metrics["param_norm"] = _norm(params)
         new = TrainState(params, opt_state, slow, retnorm, state.step + 1)
         metrics["step"] = new.step.astype(jnp.float32)
         metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
         return new, metrics
+
+
+def _norm(tree: Any) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
 
 
 def init(

@@ -67,3 +67,19 @@ def random_batch(spec: dict, num_actions: int, B: int, T: int, seed: int = 0) ->
 
 def key(seed: int = 0) -> jax.Array:
     return jax.random.key(seed)
+
+
+def structured_batch(spec: dict, num_actions: int, B: int, T: int, seed: int = 0) -> dict:
+    """A learnable batch: each sequence repeats one random board; pieces cycle; reward = piece.
+
+    Unlike `random_batch`, its observations are predictable, so a world model can fit it.
+    """
+    batch = random_batch(spec, num_actions, B, T, seed)
+    rng = np.random.default_rng(seed + 2)
+    for name in ("board", "active"):
+        pattern = rng.random((B, 1, *spec[name].shape)) < 0.5
+        batch[name] = jnp.asarray(np.broadcast_to(pattern, (B, T, *spec[name].shape)))
+    piece = (np.arange(T)[None] + np.arange(B)[:, None]) % 7
+    batch["piece"] = jnp.asarray(piece, jnp.int32)
+    batch["reward"] = jnp.asarray(piece / 7.0, jnp.float32)
+    return batch
