@@ -1,0 +1,48 @@
+"""Health checks and small helpers of the training loop (no compilation)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from experiments import common, loop, monitor, runner
+
+
+def test_nonfinite_metric_is_named():
+    ok = {"loss/total": np.float32(1.0), "param_norm": np.float32(3.0)}
+    assert runner._finite([ok, ok]) is None
+    assert runner._finite([ok, {**ok, "param_norm": np.float32(math.inf)}]) == "param_norm"
+    assert runner._finite([{**ok, "loss/total": np.float32(math.nan)}]) == "loss/total"
+
+
+def test_config_diff_lists_fields(debug_config):
+    a = common.to_plain(debug_config)
+    debug_config.seed = 3
+    debug_config.env.width = 7
+    diff = common.config_diff(a, common.to_plain(debug_config))
+    assert diff == ["env.width: 6 -> 7", "seed: 0 -> 3"]
+
+
+def test_train_ratio_plan(debug_config):
+    assert loop.plan_updates(debug_config) == (1, 1.0)
+    debug_config.train_ratio = 0.5  # One update every 4 iterations.
+    assert loop.plan_updates(debug_config) == (1, 0.25)
+    debug_config.train_ratio = 16.0
+    assert loop.plan_updates(debug_config) == (8, 1.0)
+
+
+def test_curriculum_anneals_to_empty():
+    import jax
+
+    rows = [int(loop.max_curriculum_rows(s, max_rows=8, anneal_steps=100)) for s in (0, 50, 100)]
+    assert rows == [8, 4, 0]
+    boards = loop.curriculum_boards(jax.random.key(0), 16, 20, 10, 5, 1)
+    filled = np.asarray(boards).sum(-1)  # Cells per row.
+    assert set(np.unique(filled)) <= {0, 9} and not filled[:, :15].any()
+
+
+def test_progress_line():
+    row = {"env_steps": 50, "env_steps_per_s": 10.0, "updates_per_s": 1.0, "updates": 5,
+           "episodes": 2, "ep_lines": 1.5}  # fmt: skip
+    assert "50.0%" in monitor.progress_line(row, 100)
