@@ -288,14 +288,14 @@ def well_sums(cols: Cols, rows: int) -> jax.Array:
 
 
 def hole_depth(cols: Cols, rows: int) -> jax.Array:
-    """Sum over holes of the filled cells directly above each (BCTS)."""
-    total = jnp.int32(0)
-    for c in cols:
-        run = ~c & below_top(c) & U32(row_mask(rows))
-        for _ in range(rows):  # Filled cells continuing an unbroken run above a hole.
-            run = (run << U32(1)) & c
-            total = total + popcount(run)
-    return total
+    """Sum over holes of the filled cells directly above each (BCTS).
+
+    Every filled cell outside the run that stands on the floor belongs to exactly one unbroken
+    run sitting on a hole, so the sum is the filled cells left after clearing that run:
+    c & (c + 1) clears a column's lowest run of ones.
+    """
+    del rows  # Locked cells only exist inside the grid.
+    return sum(popcount(c & (c + U32(1))) for c in cols)
 
 
 def rows_with_holes(cols: Cols, rows: int) -> jax.Array:
