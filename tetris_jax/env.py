@@ -276,10 +276,11 @@ class Tetris:
         """`step`, except that a finished episode is replaced by a fresh one (optionally from
         `board`), whose first time step (`is_first`, reward 0) is returned. The terminal frame is
         never overwritten: it was returned by the previous call. For batched collection."""
+        if board is not None:
+            self._check_board(board)  # Before any tracing work.
         stepped, flags = self._transition(state, action)
         cols = jnp.zeros((self.width,), jnp.uint32)
         if board is not None:
-            self._check_board(board)
             cols = bb.to_cols(jnp.asarray(board))
         fresh = self._initial_state(
             cols, jnp.stack(_words(state.seed, jnp.uint32(_NEXT_COUNTER), 2))

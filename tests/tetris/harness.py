@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 from typing import Any
 
 import chex
@@ -42,11 +43,12 @@ class Config:
 PLACEMENT = Config(action_mode="placement")
 DIRECT = Config(action_mode="direct")
 # Small boards for random play: games are short, so thousands of them fit in 200 steps.
+# Two configurations between them cover both action modes, both reward modes, both
+# randomizers and truncation (each costs a compile; lines_only placement play and 7-bag
+# placement play are covered by the full-size games in test_env_parity.py).
 SMALL = {
-    "placement-lines-7bag": Config(8, 6, "placement", "lines_only", "7bag", 3),
     "placement-standard-uniform-cap": Config(8, 6, "placement", "standard", "uniform", 2, 9),
-    "direct-lines-7bag": Config(8, 6, "direct", "lines_only", "7bag", 3),
-    "direct-standard-uniform-cap": Config(8, 6, "direct", "standard", "uniform", 2, 25),
+    "direct-lines-7bag-cap": Config(8, 6, "direct", "lines_only", "7bag", 3, 25),
 }
 
 
@@ -88,14 +90,31 @@ def batched(cfg: Config) -> Batched:
         traces.append(1)
         return jax.vmap(env.auto_reset_step)(state, action)
 
-    # chex counts traces per name and source: one name per configuration.
-    auto_step.__name__ = f"auto_step_{len(_BATCHED_NAMES)}"
-    _BATCHED_NAMES.append(cfg)
-    guarded = chex.assert_max_traces(auto_step, n=1)
-    return Batched(jax.jit(jax.vmap(env.reset)), jax.jit(guarded), traces)
+    return Batched(jax.jit(jax.vmap(env.reset)), jax.jit(_guard(auto_step)), traces)
 
 
-_BATCHED_NAMES: list[Config] = []
+@functools.cache
+def single_auto(cfg: Config):
+    """(reset, auto_reset_step) for one env, jitted; the latter fails on a second trace."""
+    env = env_of(cfg)
+    traces = []
+
+    def auto_step(state, action):
+        traces.append(1)
+        return env.auto_reset_step(state, action)
+
+    return jax.jit(env.reset), jax.jit(_guard(auto_step)), traces
+
+
+_GUARDED: list[str] = []
+
+
+def _guard(fn):
+    """chex.assert_max_traces(fn, n=1). chex tells functions apart by name and source, so
+    each guarded function gets a name of its own."""
+    fn.__name__ = f"{fn.__name__}_{len(_GUARDED)}"
+    _GUARDED.append(fn.__name__)
+    return chex.assert_max_traces(fn, n=1)
 
 
 def to_frame(ts) -> dict[str, np.ndarray]:
@@ -171,6 +190,104 @@ def rollout(cfg: Config, batch: int = 256, steps: int = 200, seed: int = 0) -> d
     out = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
     out["action"] = np.stack(actions)
     return out
+
+
+class GreedyPlayer:
+    """A decent one-env player, so that full-size games last long and clear lines: scores
+    every placement of the current piece on the reference (aggregate height, holes and
+    bumpiness after clearing), then plays it directly (placement mode) or by rotating,
+    sliding and hard-dropping (direct mode). A tenth of its moves are random."""
+
+    def __init__(self, cfg: Config, seed: int):
+        self.cfg, self.ref = cfg, reference_of(cfg)
+        self.rng = np.random.default_rng(seed)
+        self.target, self.seen = (0, 0), None
+
+    def best(self, board: np.ndarray, piece: int) -> tuple[int, int]:
+        rows, width = board.shape
+        surface = np.where(board.any(0), board.argmax(0), rows)  # First filled row.
+        best, choice = -np.inf, (0, 0)
+        for rotation, column in itertools.product(range(4), range(width)):
+            shape = ref_lib.shape(piece, rotation)
+            column = min(column, width - 1 - max(c for _, c in shape))
+            top = min(surface[column + c] - 1 - r for r, c in shape)  # Rests on the surface.
+            if top < self.ref.hidden:
+                continue
+            cells = [(top + r, column + c) for r, c in shape]
+            grid = board.copy()
+            for r, c in cells:
+                grid[r, c] = True
+            grid, _ = ref_lib.clear_full_rows(grid)
+            score = -ref_lib.potential(grid, {"aggregate_height": 1, "holes": 4, "bumpiness": 1})
+            score += self.rng.random() * 0.5
+            if score > best:
+                best, choice = score, (rotation, column)
+        return choice
+
+    def __call__(self, frame: dict) -> int:
+        if self.rng.random() < 0.1:
+            return int(self.rng.integers(0, env_of(self.cfg).num_actions))
+        seen = (int(frame["pieces_placed"]), int(frame["piece"]), int(frame["steps"]) == 0)
+        if seen != self.seen:
+            self.seen = seen
+            self.target = self.best(frame["board"], int(frame["piece"]))
+        rotation, column = self.target
+        if self.cfg.action_mode == "placement":
+            return rotation * self.cfg.width + column
+        left = int(frame["active"].any(axis=0).argmax())
+        if int(frame["rotation"]) != rotation:
+            return CW
+        return RIGHT if left < column else LEFT if left > column else HARD_DROP
+
+
+def play_single(cfg: Config, player, steps: int, seed: int = 0) -> tuple[dict, np.ndarray]:
+    """One env stepped by jit(step) in a Python loop, reset (with the next key) after each
+    episode: frames stacked as (steps + 1, 1, ...) arrays like a rollout, and the actions."""
+    reset, step = single(cfg)
+    empty = jnp.zeros((cfg.height, cfg.width), bool)
+    episode = 0
+    state, ts = reset(jax.random.key(seed), empty)
+    frames, actions = [to_frame(ts)], [0]
+    for _ in range(steps):
+        if frames[-1]["is_last"]:
+            episode += 1
+            state, ts = reset(jax.random.fold_in(jax.random.key(seed), episode), empty)
+            action = 0
+        else:
+            action = player(frames[-1])
+            state, ts = step(state, jnp.int32(action))
+        frames.append(to_frame(ts))
+        actions.append(action)
+    out = {k: np.stack([f[k] for f in frames])[:, None] for k in frames[0]}
+    out["action"] = np.array(actions, np.int32)[:, None]
+    return out
+
+
+def piece_draws(r: dict) -> list[list[int]]:
+    """Every env's episodes as the sequence of pieces drawn: the first piece and queue at
+    reset, then each step's new queue entries (one per locked or topped-out piece in
+    placement mode; one per lock and one per first hold in direct mode)."""
+    steps, batch = r["piece"].shape
+    direct = r["action_mask"].shape[-1] == 8
+    episodes = []
+    for b in range(batch):
+        seq = None
+        for t in range(steps):
+            if r["is_first"][t, b]:
+                if seq is not None:
+                    episodes.append(seq)
+                seq = [int(r["piece"][t, b])] + [int(p) for p in r["queue"][t, b]]
+                continue
+            if direct:
+                locked = r["pieces_placed"][t, b] - r["pieces_placed"][t - 1, b]
+                first_hold = (r["hold"][t - 1, b] == 7) & (r["hold"][t, b] != 7)
+                k = int(locked + first_hold)
+            else:
+                k = int(not r["is_last"][t - 1, b])
+            if k:
+                seq += [int(p) for p in r["queue"][t, b, -k:]]
+        episodes.append(seq)
+    return episodes
 
 
 # ----- Parity with the numpy reference. -----
