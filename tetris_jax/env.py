@@ -154,8 +154,10 @@ class Tetris:
         _check("width", width, _is_int(width) and 4 <= width <= 64, "an int in [4, 64]")
         if hidden_rows is None:
             hidden_rows = 0 if action_mode == "placement" else 2
-        _check("hidden_rows", hidden_rows, _is_int(hidden_rows) and 0 <= hidden_rows <= 8,
-               "an int in [0, 8]")  # fmt: skip
+        # Direct mode spawns pieces in the two rows above the visible ones.
+        low = 2 if action_mode == "direct" else 0
+        _check("hidden_rows", hidden_rows, _is_int(hidden_rows) and low <= hidden_rows <= 8,
+               f"an int in [{low}, 8] for action_mode={action_mode!r}")  # fmt: skip
         _check("height", height, _is_int(height) and 4 <= height <= 28 - hidden_rows,
                f"an int in [4, {28 - hidden_rows}] (height + hidden_rows <= 28 bits)")  # fmt: skip
         _check("queue_size", queue_size, _is_int(queue_size) and 0 <= queue_size <= 16,

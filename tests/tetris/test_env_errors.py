@@ -23,6 +23,11 @@ import tetris_jax
         (dict(queue_size=-1), "queue_size"),
         (dict(max_steps=0), "max_steps"),
         (dict(max_steps=-5), "max_steps"),
+        (dict(hidden_rows=9), "hidden_rows"),
+        # Direct mode spawns in two hidden rows; with fewer, pieces spawned off the grid and
+        # every game ended at the first lock.
+        (dict(action_mode="direct", hidden_rows=1), "hidden_rows"),
+        (dict(action_mode="direct", hidden_rows=0), "hidden_rows"),
     ],
 )
 def test_bad_configuration_names_the_parameter(kwargs, name):
@@ -31,6 +36,11 @@ def test_bad_configuration_names_the_parameter(kwargs, name):
     message = str(info.value)
     assert f"{name}={kwargs[name]!r}" in message, message  # The parameter and its value,
     assert "must be" in message, message  # and what is allowed.
+
+
+@pytest.mark.parametrize("mode,hidden", [("placement", 0), ("placement", 3), ("direct", 2)])
+def test_hidden_rows_that_are_allowed(mode, hidden):
+    assert tetris_jax.Tetris(action_mode=mode, hidden_rows=hidden).hidden_rows == hidden
 
 
 @pytest.mark.parametrize("shape", [(19, 10), (20, 9), (10, 20), (200,), (20, 10, 1)])
