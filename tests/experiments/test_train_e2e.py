@@ -10,7 +10,7 @@ import signal
 import pytest
 from tbreader import scalar_tags
 
-from experiments import common, evaluate, monitor, runner
+from experiments import common, evaluate, loopbench, monitor, runner
 
 
 def _rows(workdir):
@@ -102,3 +102,8 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
         evaluate.evaluate(str(bad), episodes=2, max_pieces=5, baselines=(), gif=False)
     with pytest.raises(common.UserError, match="no such checkpoint"):
         evaluate.evaluate(workdir, step=step + 1, episodes=2, max_pieces=5, gif=False)
+
+    # The loop benchmark (experiments.benchmark --what=loop) on the same, now compiled, config.
+    r = loopbench.benchmark_loop(debug_config, iterations=2, repeats=1)
+    assert r["env_steps_per_s"] > 0 and r["updates_per_s"] > 0
+    assert r["replayed_steps_per_s"] == r["updates_per_s"] * 4 * 16
