@@ -2,9 +2,9 @@
 
 env: environment steps/s for both action modes over a batch sweep, measured as
   `jit(lax.scan(vmap(auto_reset_step)))` with random actions (drawn before timing), the
-  compile time reported apart, the median over repeated runs. The "+obs" column also builds
-  the full observation every step (board and piece planes, action mask) and feeds it into the
-  scan's carry, as an agent would; the plain column lets XLA drop what nothing reads.
+  compile time reported apart, the median over repeated runs. With "observation built"
+  the full observation (board and piece planes, queue, action mask) is written to the scan's
+  carry every step, as a collector storing it would; without, XLA drops what nothing reads.
 heuristics: pieces/s of the baseline controllers, each piece scoring every placement.
 train: dreamer_jax `train_step` updates/s per preset and batch.
 loop: experiments.train's device loop (collect + train steps at the config's train ratio):
@@ -80,21 +80,22 @@ def time_fn(fn: Callable, *args, repeats: int) -> tuple[float, list[float]]:
 
 
 def make_rollout(env: tetris_jax.Tetris, with_obs: bool) -> Callable:
-    """jit(scan(vmap(auto_reset_step))) over pre-drawn actions (T, B)."""
+    """jit(scan(vmap(auto_reset_step))) over pre-drawn actions (T, B).
+
+    With `with_obs` the step's observation is written into the scan's carry, so XLA must
+    build it every step (as when it is stored in a replay buffer); without, only the reward
+    is kept and XLA drops the observation.
+    """
 
     def body(carry, action):
-        state, acc = carry
+        state, obs, acc = carry
         state, ts = jax.vmap(env.auto_reset_step)(state, action)
-        acc = acc + jnp.sum(ts.reward)
-        if with_obs:  # Fold every observation field into the carry so none is dropped.
-            obs = ts.observation
-            acc = acc + sum(jnp.sum(v.astype(jnp.float32)) for v in jax.tree.leaves(obs))
-        return (state, acc), None
+        return (state, ts.observation if with_obs else obs, acc + jnp.sum(ts.reward)), None
 
     @jax.jit
-    def rollout(state, actions):
-        (state, acc), _ = jax.lax.scan(body, (state, jnp.float32(0)), actions)
-        return state, acc
+    def rollout(state, obs, actions):
+        (state, obs, acc), _ = jax.lax.scan(body, (state, obs, jnp.float32(0)), actions)
+        return state, obs, acc
 
     return rollout
 
@@ -109,10 +110,10 @@ def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]
                     continue  # The observation cost is shown at the issue's batch size.
                 length = max(16, target_steps // batch)
                 keys = jax.random.split(jax.random.key(0), batch)
-                state, _ = jax.vmap(env.reset)(keys)
+                state, ts = jax.vmap(env.reset)(keys)
                 actions = jax.random.randint(jax.random.key(1), (length, batch), 0, env.num_actions)
-                first, runs = time_fn(make_rollout(env, with_obs), state, actions,
-                                      repeats=repeats)  # fmt: skip
+                first, runs = time_fn(make_rollout(env, with_obs), state, ts.observation,
+                                      actions, repeats=repeats)  # fmt: skip
                 med = statistics.median(runs)
                 rows.append({
                     "what": "env", "action_mode": mode, "batch": batch, "observation": with_obs,
