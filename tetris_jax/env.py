@@ -86,6 +86,7 @@ class State:
     total_lines: jax.Array  # () int32
     score: jax.Array  # () int32: Guideline score (saturates at int32 max).
     done: jax.Array  # () bool: the last step ended the episode (is_last).
+    game_over: jax.Array  # () bool: ... and it ended by a top-out (is_terminal).
     height: int = struct.field(pytree_node=False, default=20)
     hidden_rows: int = struct.field(pytree_node=False, default=0)
 
@@ -256,7 +257,7 @@ class Tetris:
             queue=jnp.stack(drawn[1:]) if self.queue_size else jnp.zeros((0,), jnp.int32),
             hold=jnp.int32(EMPTY_HOLD), can_hold=jnp.bool_(self.action_mode == "direct"),
             bag=bag, seed=seed, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
-            done=jnp.bool_(False), height=self.height, hidden_rows=self.hidden_rows,
+            done=jnp.bool_(False), game_over=jnp.bool_(False), height=self.height, hidden_rows=self.hidden_rows,
         )  # fmt: skip
         return state
 
@@ -307,15 +308,16 @@ class Tetris:
             steps=steps, total_lines=state.total_lines + lines,
             score=jnp.where(state.score > jnp.iinfo(jnp.int32).max - points,
                             jnp.iinfo(jnp.int32).max, state.score + points),
-            done=game_over | truncated,
+            done=game_over | truncated, game_over=game_over,
         )  # fmt: skip
         reward = lines.astype(jnp.float32)
         if self.reward_mode == "standard":
             shaping = self.shaping_gamma * self.potential(new.cols) - self.potential(state.cols)
             reward = reward + shaping - self.game_over_penalty * game_over
         flags = _Flags(reward, jnp.bool_(False), new.done, game_over, lines)
-        # A finished episode stays finished (use `auto_reset_step` to start the next one).
-        frozen = _Flags(jnp.float32(0), jnp.bool_(False), jnp.bool_(True), jnp.bool_(False),
+        # A finished episode stays finished, with the flags of its last step (use
+        # `auto_reset_step` to start the next one).
+        frozen = _Flags(jnp.float32(0), jnp.bool_(False), jnp.bool_(True), state.game_over,
                         jnp.int32(0))  # fmt: skip
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
         return pick(state, new), pick(frozen, flags)
