@@ -257,7 +257,8 @@ class Tetris:
             queue=jnp.stack(drawn[1:]) if self.queue_size else jnp.zeros((0,), jnp.int32),
             hold=jnp.int32(EMPTY_HOLD), can_hold=jnp.bool_(self.action_mode == "direct"),
             bag=bag, seed=seed, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
-            done=jnp.bool_(False), game_over=jnp.bool_(False), height=self.height, hidden_rows=self.hidden_rows,
+            done=jnp.bool_(False), game_over=jnp.bool_(False), height=self.height,
+            hidden_rows=self.hidden_rows,
         )  # fmt: skip
         return state
 
