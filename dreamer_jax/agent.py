@@ -10,7 +10,25 @@
 bool: where it is set the carry (RSSM state and previous action) is reset before the step.
 `batch` for `train_step` is a dict of the observation fields (B, T, ...), "action" (B, T) int32
 (taken after observing step t), "reward" (B, T) float32 (received on arriving at step t) and
-"is_first", "is_last", "is_terminal" (B, T) bool.
+"is_first", "is_last", "is_terminal" (B, T) bool. Each window starts from the zero (reset) RSSM
+state and a zero previous action; no carry is kept between replayed windows.
+
+Deliberate differences from DreamerV3 (danijar/dreamerv3):
+- Action masking. The actor's categorical is masked (masked actions get probability exactly 0,
+  the 1% unimix spreads over allowed actions only). Acting uses the real mask from the
+  observation. In imagination the first state of each rollout is a real posterior state and
+  uses its real mask; later states use a mask head (Bernoulli per action, trained on real masks
+  with the reconstruction scale) thresholded at `mask_threshold`, plus the most likely action
+  so that one is always allowed. Sampling and the REINFORCE log-probabilities use the same
+  masked distribution, so the gradient is that of the policy actually rolled out.
+- Structured observations: an MLP encoder over one-hot/binary fields (optionally with an
+  unpooled 3x3 conv over the board planes) instead of the pooled CNN; per-cell Bernoulli and
+  categorical decoders instead of MSE.
+- Latent and imagined actions are sampled by inverting the CDF (one uniform per draw), the same
+  distribution as Gumbel-max, but far fewer random bits on CPU.
+- The `tiny` preset imagines from the last 4 steps of each sequence (`imag_last`, a reference
+  option) and uses fewer layers; all other presets imagine from every posterior state.
+- No replay context (latents written back to replay) and no online queue.
 """
 
 from __future__ import annotations
