@@ -199,6 +199,18 @@ def clear_lines(cols: Cols, rows: int) -> tuple[Cols, jax.Array]:
     return cols, n
 
 
+def landing_row(cols: Cols, piece: Piece, x) -> jax.Array:
+    """Box row at which the piece, its box at column x (it must fit the width), comes to rest
+    when dropped straight down from above: on the highest cell of each of its columns."""
+    y = jnp.int32(-_BIG)
+    for dx in range(4):
+        h = jnp.int32(0)
+        for c, col in enumerate(cols):
+            h = jnp.where(x + dx == c, height(col), h)
+        y = jnp.maximum(y, jnp.where(piece.low[dx] < 99, h - piece.low[dx], -_BIG))
+    return y
+
+
 def placement_landing(cols: Cols, piece) -> list[list[jax.Array]]:
     """Box row y at which each straight-drop placement of `piece` lands.
 

@@ -326,12 +326,9 @@ class Tetris:
     def _step_placement(self, state: State, action, words):
         cols = bb.split(state.cols)
         rotation, column = action // self.width, action % self.width
-        table = bb.placement_landing(cols, state.piece)
-        y = table[0][0]
-        for i in range(1, self.num_actions):
-            y = jnp.where(action == i, table[i // self.width][i % self.width], y)
         piece = bb.Piece(state.piece, rotation)
         x = jnp.minimum(column, self.width - 1 - (piece.max_dx - piece.min_dx)) - piece.min_dx
+        y = bb.landing_row(cols, piece, x)
         top_out = y + piece.max_dy >= self.height
         cleared, lines = bb.clear_lines(bb.lock(cols, piece.cols(x, y, self.width)), self.rows)
         cols = [jnp.where(top_out, old, new) for old, new in zip(cols, cleared, strict=True)]
