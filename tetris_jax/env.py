@@ -11,6 +11,7 @@ from flax import struct
 
 from tetris_jax import board as bb
 from tetris_jax import pieces
+from tetris_jax import randomizer as rng
 from tetris_jax.types import EMPTY_HOLD, FieldSpec, Observation, TimeStep
 
 ACTION_MODES = ("placement", "direct")
@@ -27,29 +28,6 @@ MAX_LEVEL = 15
 # weights of Yiyuan Lee's tuned heuristic, so one cleared line is worth about as much as the
 # shaping of a few pieces).
 DEFAULT_SHAPING = {"aggregate_height": -0.051, "holes": -0.036, "bumpiness": -0.018}
-FULL_BAG = 0x7F
-_RESET_COUNTER = 0x80000000  # Stream positions used by reset and by the next episode's seed;
-_NEXT_COUNTER = 0xFFFFFFF0  # steps use 2 * step and 2 * step + 1, far below these.
-
-
-def _mix(x: jax.Array) -> jax.Array:
-    """A 32-bit integer hash with good avalanche (Wellons' lowbias32)."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def _words(seed: jax.Array, counter: jax.Array, n: int) -> list[jax.Array]:
-    """n uniform uint32 words at positions counter .. counter+n-1 of the seed's stream.
-
-    A counter-based hash instead of `jax.random` inside `step`: threefry compiles to loops that
-    cost more than the rest of a step on the CPU, and pieces only need well-mixed bits. The
-    seed itself comes from `jax.random` in `reset`, so games are reproducible from the key.
-    """
-    base = _mix(seed[..., 0] ^ jnp.uint32(0x9E3779B9))
-    return [_mix(_mix(base ^ (counter + jnp.uint32(i))) ^ seed[..., 1]) for i in range(n)]
 
 
 class _Flags(NamedTuple):
@@ -80,7 +58,9 @@ class State:
     hold: jax.Array  # () int32: held piece or EMPTY_HOLD.
     can_hold: jax.Array  # () bool
     bag: jax.Array  # () int32: 7-bit mask of the pieces left in the current bag.
-    seed: jax.Array  # (2,) uint32: this episode's seed for the piece stream (see `_words`).
+    seed: (
+        jax.Array
+    )  # (2,) uint32: this episode's seed for the piece stream (see `randomizer.words`).
     steps: jax.Array  # () int32: steps in this episode.
     pieces_placed: jax.Array  # () int32
     total_lines: jax.Array  # () int32
@@ -207,26 +187,8 @@ class Tetris:
 
     # ----- pieces -----
 
-    def _draw(self, bag, word):
-        """Next piece from the randomizer given one uniform uint32 word: (piece, bag)."""
-        if self.randomizer == "uniform":
-            return ((word >> 16) * 7 >> 16).astype(jnp.int32), bag
-        count = bb.popcount(bag.astype(jnp.uint32))
-        k = ((word >> 16) * count.astype(jnp.uint32) >> 16).astype(jnp.int32)  # In [0, count).
-        piece, seen = jnp.int32(0), jnp.int32(0)
-        for p in range(pieces.NUM_PIECES):  # The k-th (0-based) piece still in the bag.
-            present = (bag >> p) & 1
-            piece = jnp.where((present == 1) & (seen == k), p, piece)
-            seen = seen + present
-        bag = bag & ~(1 << piece)
-        return piece, jnp.where(bag == 0, FULL_BAG, bag)
-
     def _next_piece(self, queue, bag, word):
-        """Pops the queue's head (or draws directly with no queue) and refills its tail."""
-        new, bag = self._draw(bag, word)
-        if self.queue_size == 0:
-            return new, queue, bag
-        return queue[0], jnp.concatenate([queue[1:], new[None]]), bag
+        return rng.next_piece(queue, bag, word, self.randomizer)
 
     def _spawn(self, piece):
         return jnp.asarray(self._spawn_x)[piece], jnp.asarray(self._spawn_y)[piece]
@@ -243,11 +205,11 @@ class Tetris:
         return state, self._timestep(state, _Flags.first())
 
     def _initial_state(self, cols: jax.Array, seed: jax.Array) -> State:
-        words = _words(seed, jnp.uint32(_RESET_COUNTER), self.queue_size + 1)
-        bag = jnp.int32(FULL_BAG)
+        words = rng.words(seed, jnp.uint32(rng.RESET_COUNTER), self.queue_size + 1)
+        bag = jnp.int32(rng.FULL_BAG)
         drawn = []
         for i in range(self.queue_size + 1):
-            p, bag = self._draw(bag, words[i])
+            p, bag = rng.draw(bag, words[i], self.randomizer)
             drawn.append(p)
         piece = drawn[0]
         x, y = self._spawn(piece)
@@ -287,7 +249,7 @@ class Tetris:
         if board is not None:
             cols = bb.to_cols(jnp.asarray(board))
         fresh = self._initial_state(
-            cols, jnp.stack(_words(state.seed, jnp.uint32(_NEXT_COUNTER), 2))
+            cols, jnp.stack(rng.words(state.seed, jnp.uint32(rng.NEXT_COUNTER), 2))
         )
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
         # The observation is built once, for whichever state is returned.
@@ -296,7 +258,7 @@ class Tetris:
 
     def _transition(self, state: State, action: jax.Array) -> tuple[State, _Flags]:
         action = jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
-        words = _words(state.seed, 2 * state.steps.astype(jnp.uint32), 2)
+        words = rng.words(state.seed, 2 * state.steps.astype(jnp.uint32), 2)
         if self.action_mode == "placement":
             new, lines, game_over, points = self._step_placement(state, action, words)
         else:

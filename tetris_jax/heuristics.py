@@ -28,6 +28,7 @@ import numpy as np
 from tetris_jax import board as bb
 from tetris_jax import pieces
 from tetris_jax.env import State, Tetris
+from tetris_jax.randomizer import mix32
 
 FEATURES = ("landing_height", "eroded_cells", "lines", "row_transitions", "column_transitions",
             "holes", "well_sums", "hole_depth", "rows_with_holes")  # fmt: skip
@@ -117,13 +118,6 @@ def _first_argmax(x: jax.Array) -> jax.Array:
     return jax.lax.top_k(x, 1)[1][..., 0].astype(jnp.int32)
 
 
-def _mix32(x: jax.Array) -> jax.Array:
-    """A 32-bit integer hash with good avalanche (Wellons' lowbias32)."""
-    x = (x ^ (x >> 16)) * jnp.uint32(0x7FEB352D)
-    x = (x ^ (x >> 15)) * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
-
-
 def random_policy(env: Tetris, state: State, key: jax.Array) -> jax.Array:
     """A uniformly random action among those `env.action_mask` allows (never empty)."""
     # The allowed action with the largest random priority. Priorities hash one random word with
@@ -132,7 +126,7 @@ def random_policy(env: Tetris, state: State, key: jax.Array) -> jax.Array:
     # the lower index.
     word = jax.random.bits(key, (), jnp.uint32)
     index = jnp.arange(env.num_actions, dtype=jnp.uint32) * jnp.uint32(0x9E3779B9)
-    priority = (_mix32(word ^ index) >> 8).astype(jnp.float32)
+    priority = (mix32(word ^ index) >> 8).astype(jnp.float32)
     return _first_argmax(jnp.where(env.action_mask(state), priority, -1.0))
 
 
