@@ -130,7 +130,7 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
         f.write(markdown(step, rows, rules))
     if gif:
         frames = play.record_game(env, agent, params, key, max_frames=gif_frames)
-        play.write_gif(base + ".gif", frames)
+        play.write_gif(base + ".gif", env, frames)
     log(markdown(step, rows, rules))
     log(f"wrote {base}.json, {base}.md" + (f", {base}.gif" if gif else ""))
     return result

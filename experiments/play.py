@@ -12,7 +12,7 @@ import numpy as np
 
 from dreamer_jax.agent import Agent
 from experiments.loop import policy_obs
-from tetris_jax import Tetris
+from tetris_jax import State, Tetris, render
 
 BASELINES = ("random", "dellacherie", "el_tetris", "bcts")
 
@@ -109,8 +109,8 @@ def stats(games: Games) -> dict[str, float]:
 
 
 def record_game(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_frames: int,
-                mode: str = "greedy") -> list[np.ndarray]:  # fmt: skip
-    """Board frames ((rows, width) int8: 0 empty, 1 locked, 2 active piece) of one game."""
+                mode: str = "greedy") -> list[State]:  # fmt: skip
+    """The states of one game (at most `max_frames`), for `tetris_jax.render.save_gif`."""
     key, reset_key = jax.random.split(key)
     state, ts = jax.jit(env.reset)(jax.random.split(reset_key, 1)[0])
     carry = agent.initial_carry(1)
@@ -124,26 +124,13 @@ def record_game(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_f
 
     frames = []
     for i in range(max_frames):
-        obs = ts.observation
-        frames.append(np.asarray(obs.board, np.int8) + 2 * np.asarray(obs.active, np.int8))
+        frames.append(state)
         if bool(state.done):
             break
         state, ts, carry = step(state, ts, carry, jax.random.fold_in(key, i))
     return frames
 
 
-COLOURS = np.array([[20, 20, 28], [120, 160, 220], [240, 200, 60], [200, 60, 60]], np.uint8)
-
-
-def write_gif(path: str, frames: list[np.ndarray], cell: int = 12, ms: int = 120) -> None:
-    """An animated GIF (tetris_jax.render is used when it exists, else plain cells)."""
-    from PIL import Image
-
-    try:
-        from tetris_jax import render  # type: ignore[attr-defined]
-
-        images = [Image.fromarray(render.board_image(f)) for f in frames]  # pragma: no cover
-    except (ImportError, AttributeError):
-        images = [Image.fromarray(COLOURS[np.minimum(f, 3)].repeat(cell, 0).repeat(cell, 1))
-                  for f in frames]  # fmt: skip
-    images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0)
+def write_gif(path: str, env: Tetris, states: list[State], fps: float = 8) -> None:
+    """An animated GIF of the states, drawn by `tetris_jax.render`."""
+    render.save_gif(states, path, fps=fps, env=env, cell=12)
