@@ -196,3 +196,17 @@ def plan_updates(config) -> tuple[int, float]:
     per_iter = env_steps * config.train_ratio / (config.batch_size * config.seq_len)
     chunk = max(1, int(round(per_iter))) if per_iter >= 1 else 1
     return chunk, per_iter / chunk
+
+
+def make_step_fns(config, env: Tetris, agent: Agent, state: LoopState, mesh: Mesh):
+    """The jitted collect and train functions of a config: (collect, train, updates per train
+    call, train calls per iteration). Only entry points read `config`; this is their shared
+    wiring."""
+    shard = shardings(state, mesh)
+    curriculum = dict(config.curriculum) if config.curriculum.enabled else None
+    collect = make_collect(env, agent, num_envs=config.num_envs, steps=config.collect_steps,
+                           curriculum=curriculum, mesh=mesh, state_shardings=shard)  # fmt: skip
+    chunk, calls = plan_updates(config)
+    train = make_train(agent, batch_size=config.batch_size, seq_len=config.seq_len,
+                       num_updates=chunk, mesh=mesh, state_shardings=shard)  # fmt: skip
+    return collect, train, chunk, calls

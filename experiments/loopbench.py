@@ -29,15 +29,7 @@ def benchmark_loop(config: ml_collections.ConfigDict, iterations: int = 20, repe
         capacity=config.replay_capacity, seq_len=config.seq_len,
         memory_fraction=config.replay_memory_fraction, mesh=mesh,
     )  # fmt: skip
-    shard = loop.shardings(state, mesh)
-    curriculum = dict(config.curriculum) if config.curriculum.enabled else None
-    collect = loop.make_collect(
-        env, agent, num_envs=config.num_envs, steps=config.collect_steps,
-        curriculum=curriculum, mesh=mesh, state_shardings=shard,
-    )  # fmt: skip
-    chunk, calls = loop.plan_updates(config)
-    train = loop.make_train(agent, batch_size=config.batch_size, seq_len=config.seq_len,
-                            num_updates=chunk, mesh=mesh, state_shardings=shard)  # fmt: skip
+    collect, train, chunk, calls = loop.make_step_fns(config, env, agent, state, mesh)
     # Fill enough replay for a window, compiling collect and train on the way.
     fill = -(-config.seq_len // config.collect_steps)
     for _ in range(fill):

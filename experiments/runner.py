@@ -123,15 +123,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
         )
     metrics = monitor.MetricsLog(workdir, resume_step=c["env_steps"]) if main else None
 
-    shard = loop.shardings(state, mesh)
-    curriculum = dict(config.curriculum) if config.curriculum.enabled else None
-    collect = loop.make_collect(
-        env, agent, num_envs=config.num_envs, steps=config.collect_steps,
-        curriculum=curriculum, mesh=mesh, state_shardings=shard,
-    )  # fmt: skip
-    chunk, calls_per_iter = loop.plan_updates(config)
-    train = loop.make_train(agent, batch_size=config.batch_size, seq_len=config.seq_len,
-                            num_updates=chunk, mesh=mesh, state_shardings=shard)  # fmt: skip
+    collect, train, chunk, calls_per_iter = loop.make_step_fns(config, env, agent, state, mesh)
     train_start = max(config.train_start, config.seq_len * config.num_envs)
     per_iter = config.num_envs * config.collect_steps
     log(f"{jax.device_count()} {jax.default_backend()} device(s); {config.num_envs} envs x "
