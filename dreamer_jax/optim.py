@@ -44,12 +44,14 @@ class _MomentState(NamedTuple):
     moment: optax.Updates
 
 
+def _init_moment(params) -> _MomentState:
+    """A zero float32 moment per parameter and a zero step count."""
+    zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)
+    return _MomentState(jnp.zeros((), jnp.int32), zeros)
+
+
 def scale_by_rms(beta: float = 0.999, eps: float = 1e-20) -> optax.GradientTransformation:
     """u / (sqrt(nu_hat) + eps) with nu the bias-corrected EMA of u^2."""
-
-    def init_fn(params):
-        zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)
-        return _MomentState(jnp.zeros((), jnp.int32), zeros)
 
     def update_fn(updates, state, params=None):
         del params
@@ -59,15 +61,11 @@ def scale_by_rms(beta: float = 0.999, eps: float = 1e-20) -> optax.GradientTrans
         updates = jax.tree.map(lambda u, v: u / (jnp.sqrt(v / corr) + eps), updates, nu)
         return updates, _MomentState(count, nu)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(_init_moment, update_fn)
 
 
 def scale_by_momentum(beta: float = 0.9) -> optax.GradientTransformation:
     """Bias-corrected EMA of the updates (not optax.trace's sum)."""
-
-    def init_fn(params):
-        zeros = jax.tree.map(lambda p: jnp.zeros_like(p, jnp.float32), params)
-        return _MomentState(jnp.zeros((), jnp.int32), zeros)
 
     def update_fn(updates, state, params=None):
         del params
@@ -76,7 +74,7 @@ def scale_by_momentum(beta: float = 0.9) -> optax.GradientTransformation:
         corr = 1 - beta ** count.astype(jnp.float32)
         return jax.tree.map(lambda m: m / corr, mu), _MomentState(count, mu)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(_init_moment, update_fn)
 
 
 def make_optimizer(

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dreamer_jax import bench
 
-class FieldSpec(NamedTuple):
-    """Mirror of tetris_jax.types.FieldSpec."""
-
-    shape: tuple
-    dtype: str
-    kind: str
-    num_classes: int = 2
+FieldSpec = bench._FieldSpec  # Mirror of tetris_jax.types.FieldSpec.
 
 
 def tetris_spec(rows: int = 8, width: int = 6, queue: int = 3, actions: int = 12) -> dict:
-    return {
-        "board": FieldSpec((rows, width), "bool", "binary"),
-        "active": FieldSpec((rows, width), "bool", "binary"),
-        "piece": FieldSpec((), "int32", "categorical", 7),
-        "rotation": FieldSpec((), "int32", "categorical", 4),
-        "queue": FieldSpec((queue,), "int32", "categorical", 7),
-        "hold": FieldSpec((), "int32", "categorical", 8),
-        "can_hold": FieldSpec((), "bool", "binary"),
-        "action_mask": FieldSpec((actions,), "bool", "mask"),
-    }
+    return bench.tetris_like_spec(rows, width, queue, actions)
 
 
 def random_obs(spec: dict, lead: tuple, seed: int = 0) -> dict:
