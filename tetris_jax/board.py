@@ -78,6 +78,47 @@ def lookup2(table: np.ndarray, piece, rotation) -> jax.Array:
     return jnp.asarray(table.reshape(-1))[piece * 4 + rotation]
 
 
+def keep(value: jax.Array, anchor: jax.Array) -> jax.Array:
+    """`value`, computed once and stored, for a step whose later parts all read it.
+
+    Why: XLA's CPU fusion copies a chain of cheap elementwise ops into every fusion that
+    reads its result, so a value that many outputs depend on (the piece's position after
+    the move, the lock decision) is recomputed once per output array of the step: the
+    direct step ran ~13x its own op count that way. A gather counts as expensive and is
+    never duplicated, so passing the value through a one-element gather makes XLA compute
+    its inputs once, in the gather's (vectorised) loop, and later fusions load the result.
+    `anchor` is any int32 that is 0 at run time but not a constant XLA could fold (a
+    constant index turns the gather into a slice, which fuses like any other op).
+    """
+    return jnp.stack([value])[anchor]
+
+
+def keep_fields(anchor: jax.Array, fields: list[tuple[jax.Array, int]]) -> list[jax.Array]:
+    """`keep` for several small ints at once, bit-packed into as few uint32 words as fit.
+
+    fields: (value, bits): a bool (bits=1), or an int32 in [-2**(bits-1), 2**(bits-1)).
+    One word is one gather, and one copy of the chain that computes its fields (values
+    computed from shared intermediates, such as x, y and rotation after a move, should
+    share a word). Returns the values with their dtypes.
+    """
+    words, spans, used = [], [], 32
+    for value, bits in fields:
+        if used + bits > 32:
+            words.append(U32(0))
+            used = 0
+        part = jnp.asarray(value).astype(jnp.int32).astype(U32) & U32((1 << bits) - 1)
+        words[-1] = words[-1] | (part << U32(used))
+        spans.append((len(words) - 1, used, bits))
+        used += bits
+    words = [keep(w, anchor) for w in words]
+    out = []
+    for (value, _), (w, lo, bits) in zip(fields, spans, strict=True):
+        raw = (words[w] << U32(32 - lo - bits)).astype(jnp.int32)
+        v = raw >> (32 - bits)  # Arithmetic: sign-extends.
+        out.append((v & 1).astype(bool) if jnp.asarray(value).dtype == bool else v)
+    return out
+
+
 def height(col: jax.Array) -> jax.Array:
     """1 + the row of the highest filled cell, 0 for an empty column (int32)."""
     return 32 - jax.lax.clz(col).astype(jnp.int32)
@@ -189,14 +230,18 @@ def clear_lines(cols: Cols, rows: int) -> tuple[Cols, jax.Array]:
     Returns (new cols, number of rows cleared). At most 4 rows can be full after one lock.
     """
     full = full_rows(cols, rows)
-    n = popcount(full)
+    return clear_rows(cols, full), popcount(full)
+
+
+def clear_rows(cols: Cols, full: jax.Array) -> Cols:
+    """Removes the rows set in `full` (at most 4) and lets the rows above fall."""
     for _ in range(4):  # Remove the highest full row each time; lower rows keep their index.
         has = full != 0
         k = (31 - jax.lax.clz(full).astype(jnp.int32)).astype(U32)
         below = (U32(1) << k) - U32(1)
         cols = [jnp.where(has, (c & below) | ((c >> U32(1)) & ~below), c) for c in cols]
         full = jnp.where(has, full & ~(U32(1) << k), full)
-    return cols, n
+    return cols
 
 
 def landing_row(cols: Cols, piece: Piece, x) -> jax.Array:

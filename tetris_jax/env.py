@@ -10,7 +10,7 @@ import numpy as np
 from flax import struct
 
 from tetris_jax import board as bb
-from tetris_jax import pieces
+from tetris_jax import direct, pieces
 from tetris_jax import randomizer as rng
 from tetris_jax.types import EMPTY_HOLD, FieldSpec, Observation, TimeStep
 
@@ -251,6 +251,16 @@ class Tetris:
         fresh = self._initial_state(
             cols, jnp.stack(rng.words(state.seed, jnp.uint32(rng.NEXT_COUNTER), 2))
         )
+        # The fresh game's pieces take ~queue_size draws: computed once (see bb.keep), not
+        # once per output that reads them.
+        anchor = (state.steps < 0).astype(jnp.int32)
+        queue = [fresh.queue[..., i] for i in range(self.queue_size)]
+        piece, bag, *queue = bb.keep_fields(
+            anchor, [(fresh.piece, 4), (fresh.bag, 8)] + [(q, 4) for q in queue]
+        )
+        x, y = self._spawn(piece)
+        fresh = fresh.replace(piece=piece, bag=bag, x=x, y=y,
+                              queue=jnp.stack(queue) if queue else fresh.queue)  # fmt: skip
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
         # The observation is built once, for whichever state is returned.
         new = pick(fresh, stepped)
@@ -292,7 +302,12 @@ class Tetris:
         x = jnp.minimum(column, self.width - 1 - (piece.max_dx - piece.min_dx)) - piece.min_dx
         y = bb.landing_row(cols, piece, x)
         top_out = y + piece.max_dy >= self.height
-        cleared, lines = bb.clear_lines(bb.lock(cols, piece.cols(x, y, self.width)), self.rows)
+        # Computed once, not once per column that reads them (see bb.keep).
+        anchor = (state.steps < 0).astype(jnp.int32)
+        x, y, top_out = bb.keep_fields(anchor, [(x, 8), (y, 8), (top_out, 1)])
+        locked = bb.lock(cols, piece.cols(x, y, self.width))
+        full = bb.keep(bb.full_rows(locked, self.rows), anchor)
+        cleared, lines = bb.clear_rows(locked, full), bb.popcount(full)
         cols = [jnp.where(top_out, old, new) for old, new in zip(cols, cleared, strict=True)]
         lines = jnp.where(top_out, 0, lines)
         nxt, queue, bag = self._next_piece(state.queue, state.bag, words[0])
@@ -303,68 +318,7 @@ class Tetris:
         return new, lines, top_out, jnp.int32(0)
 
     def _step_direct(self, state: State, action, words):
-        s = state
-        cols = bb.split(s.cols)
-        # Moves and rotations: up to five (dx, dy) tests, the first that fits wins.
-        is_rot = (action == CW) | (action == CCW)
-        rot = jnp.where(action == CW, (s.rotation + 1) % 4,
-                        jnp.where(action == CCW, (s.rotation + 3) % 4, s.rotation))  # fmt: skip
-        target = bb.Piece(s.piece, rot)
-        kick_idx = (s.piece * 4 + s.rotation) * 2 + (action == CCW).astype(jnp.int32)
-        kicks = pieces.KICKS.reshape(-1, 5, 2)
-        dx = jnp.where(action == LEFT, -1, jnp.where(action == RIGHT, 1, 0))
-        dy = jnp.where(action == SOFT_DROP, -1, 0)
-        x, y, moved = s.x, s.y, jnp.bool_(False)
-        win = bb.window(cols, s.x, -2, 6, self.rows)
-        for t in range(5):
-            ox = jnp.where(is_rot, bb.lookup(kicks[:, t, 0], kick_idx), dx)
-            oy = jnp.where(is_rot, bb.lookup(kicks[:, t, 1], kick_idx), dy)
-            ok = ~moved & bb.fits_near(win, -2, target, ox, s.y + oy)
-            if t > 0:
-                ok = ok & is_rot
-            x, y = jnp.where(ok, s.x + ox, x), jnp.where(ok, s.y + oy, y)
-            moved = moved | ok
-        rot = jnp.where(moved, rot, s.rotation)
-        points = jnp.where((action == SOFT_DROP) & moved, 1, 0)
-        # Hold: swap with the held piece, or stash the current one and take the next.
-        do_hold = (action == HOLD) & s.can_hold
-        empty_hold = s.hold == EMPTY_HOLD
-        from_queue, queue_h, bag_h = self._next_piece(s.queue, s.bag, words[1])
-        held_in = jnp.where(empty_hold, from_queue, s.hold)
-        hx, hy = self._spawn(held_in)
-        s = s.replace(
-            piece=jnp.where(do_hold, held_in, s.piece), rotation=jnp.where(do_hold, 0, rot),
-            x=jnp.where(do_hold, hx, x), y=jnp.where(do_hold, hy, y),
-            hold=jnp.where(do_hold, s.piece, s.hold), can_hold=s.can_hold & ~do_hold,
-            queue=jnp.where(do_hold & empty_hold, queue_h, s.queue),
-            bag=jnp.where(do_hold & empty_hold, bag_h, s.bag),
-        )  # fmt: skip
-        current = bb.Piece(s.piece, s.rotation)
-        here = current.cols(s.x, s.y, self.width)
-        block_out_hold = do_hold & ~(current.in_bounds(s.x, s.y, self.width, self.rows)
-                                     & ~bb.overlaps(cols, here))  # fmt: skip
-        # Gravity, or the hard drop's fall; a piece that cannot fall (or hard-dropped) locks.
-        fall = bb.drop_distance(cols, here)
-        hard = action == HARD_DROP
-        lock = (hard | (fall == 0)) & ~block_out_hold
-        # A held-in piece that cannot spawn ends the game where it spawned (no gravity).
-        drop = jnp.where(block_out_hold, 0, jnp.where(hard, fall, jnp.minimum(fall, 1)))
-        points = points + jnp.where(hard, 2 * fall, 0)
-        s = s.replace(y=s.y - drop)
-        landed = [bb.shift_up(c, -drop) for c in here]
-        lock_out = s.y + current.min_dy >= self.height
-        cleared, lines = bb.clear_lines(bb.lock(cols, landed), self.rows)
-        nxt, queue, bag = self._next_piece(s.queue, s.bag, words[0])
-        nx, ny = self._spawn(nxt)
-        block_out = ~bb.fits(cleared, bb.Piece(nxt, 0), nx, ny, self.rows)
-        after_lock = s.replace(
-            cols=bb.stack(cleared), piece=nxt, rotation=jnp.int32(0), x=nx, y=ny, queue=queue,
-            bag=bag, can_hold=jnp.bool_(True), pieces_placed=s.pieces_placed + 1,
-        )  # fmt: skip
-        new = jax.tree.map(lambda u, v: jnp.where(lock, u, v), after_lock, s)
-        game_over = block_out_hold | (lock & (lock_out | block_out))
-        lines = jnp.where(lock, lines, 0)
-        return new, lines, game_over, points.astype(jnp.int32)
+        return direct.step(self, state, action, words)
 
     # ----- observation -----
 
