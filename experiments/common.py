@@ -77,6 +77,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
          f"must be a multiple of the device count {num_devices}")  # fmt: skip
     need(config.train_ratio > 0, "train_ratio", "must be > 0")
     need(config.ckpt_minutes > 0, "ckpt_minutes", "must be > 0")
+    need(config.train_minutes >= 0, "train_minutes", "must be >= 0 (0 = no time limit)")
     need(0 < config.replay_memory_fraction <= 1, "replay_memory_fraction", "must be in (0, 1]")
     cap = config.replay_capacity
     need(isinstance(cap, int) and cap % config.num_envs == 0, "replay_capacity",

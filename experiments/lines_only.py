@@ -50,12 +50,14 @@ def get_config() -> ml_collections.ConfigDict:
     # Penalty for topping out (standard reward only).
     c.env.game_over_penalty = 1.0
 
-    # dreamer_jax size preset: "tiny", "1m", "12m" or "50m".
-    c.agent_preset = "1m"
+    # dreamer_jax size preset: "tiny", "1m", "12m" or "50m". "tiny" on a 2-core CPU: it does
+    # ~20 updates/s at 16x64 there, "1m" ~1 (docs/results/benchmark_heuristics-train_cpu.md).
+    c.agent_preset = "tiny"
     # Overrides of single dreamer_jax Config fields (None = the preset's value).
     c.agent = agent_overrides()
-    # Learning rate a bit above DreamerV3's 4e-5: small models, short runs.
-    c.agent.lr = 1e-4
+    # Learning rate far above DreamerV3's 4e-5: a tiny model and hour-long CPU runs (3e-4 learned
+    # clearly slower than 1e-3 on a 6x10 board with the same updates).
+    c.agent.lr = 1e-3
     # Shorter warm-up than DreamerV3's 1000 updates, for CPU-length runs.
     c.agent.warmup = 200
 
@@ -66,7 +68,7 @@ def get_config() -> ml_collections.ConfigDict:
     # Env steps per environment in one jitted collect (a lax.scan).
     c.collect_steps = 16
     # Replayed steps per env step (updates per env step = train_ratio / (batch_size * seq_len)).
-    c.train_ratio = 32.0
+    c.train_ratio = 64.0
     # Sequences per update (a multiple of the device count).
     c.batch_size = 16
     # Steps per replayed sequence.
@@ -79,13 +81,16 @@ def get_config() -> ml_collections.ConfigDict:
     c.train_start = 4096
     # Env steps to train for.
     c.total_env_steps = 5_000_000
+    # Wall-clock budget of training in minutes, summed over resumes (0 = none); when spent, the
+    # run ends with a checkpoint as at total_env_steps.
+    c.train_minutes = 60.0
 
     # Iterations (collect + its updates) between progress lines.
     c.log_every = 5
     # Iterations between console dashboards.
     c.dashboard_every = 200
     # Minutes between checkpoints (also saved at the end and on SIGINT/SIGTERM).
-    c.ckpt_minutes = 10.0
+    c.ckpt_minutes = 5.0
     # Most recent checkpoints kept (plus the best by evaluation).
     c.keep_last = 3
     # Save the replay buffer in checkpoints (exact resume; costs disk).
@@ -105,5 +110,5 @@ def get_config() -> ml_collections.ConfigDict:
     # Empty cells per pre-filled row (random columns; 1 = one well per row).
     c.curriculum.holes_per_row = 1
     # Env steps over which the max number of rows is annealed linearly to 0 (the empty board).
-    c.curriculum.anneal_steps = 2_000_000
+    c.curriculum.anneal_steps = 200_000
     return c

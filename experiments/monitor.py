@@ -10,6 +10,7 @@ from typing import Any
 
 METRICS_JSONL, METRICS_CSV = "metrics.jsonl", "metrics.csv"
 DASHBOARD_PNG, SUMMARY_JSON = "dashboard.png", "summary.json"
+EVALS_JSONL = "evals.jsonl"  # One line per checkpoint evaluation (greedy games, empty board).
 
 
 class MetricsLog:
@@ -150,6 +151,20 @@ def write_dashboard(workdir: str, rows: list[dict[str, Any]]) -> str:
     plt.close(fig)
     os.replace(path + ".tmp.png", path)
     return path
+
+
+def append_eval(workdir: str, row: dict[str, Any]) -> None:
+    """Append one checkpoint evaluation (env_steps, updates, wall_s, eval/...) to evals.jsonl."""
+    with open(os.path.join(workdir, EVALS_JSONL), "a") as f:
+        f.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file; [] if it does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_summary(workdir: str, summary: dict[str, Any]) -> None:

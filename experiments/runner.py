@@ -218,6 +218,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
                 for k, v in row.items():
                     if k != "env_steps":
                         metrics.tb.add_scalar(k, v, global_step=c["env_steps"])
+                wall = c["train_s"] + time.time() - t_start
+                monitor.append_eval(workdir, {**row, "updates": c["updates"], "wall_s": wall})
         saved = dict(c, train_s=c["train_s"] + time.time() - t_start)
         meta = {"counters": saved, "has_replay": bool(config.save_replay), "reason": reason}
         checkpoints.save(c["env_steps"], state, meta, None if ev is None else ev["lines_mean"])
@@ -246,8 +248,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
                              "loss/world_model", "loss/policy", "actor/entropy")}},
         }  # fmt: skip
 
+    def out_of_time() -> bool:
+        """The training wall-clock budget (summed over resumes) is spent."""
+        budget = 60.0 * config.train_minutes
+        return bool(budget) and c["train_s"] + time.time() - t_start >= budget
+
     first = True
     while c["env_steps"] < config.total_env_steps and not stop:
+        if out_of_time():
+            stop["train_minutes"] = True
+            break
         state, cstats = collect(state, jnp.float32(c["env_steps"]))
         if pending_collect:
             # At most two iterations in flight: a signal or a log line is not queued behind
@@ -282,7 +292,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
                 log(monitor.dashboard_text(last_row))
         if time.time() - last_ckpt >= 60 * config.ckpt_minutes and not done and not stop:
             save("periodic")
-    reason = "end" if c["env_steps"] >= config.total_env_steps else "stopped: " + ",".join(stop)
+    if c["env_steps"] >= config.total_env_steps:
+        reason = "end"
+    elif stop.get("train_minutes"):
+        reason = f"end: train_minutes={config.train_minutes} spent"
+    else:
+        reason = "stopped: " + ",".join(stop)
     if checkpoints.latest() != c["env_steps"]:
         save(reason)
     final = summary(None)
@@ -292,7 +307,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
             **final["learning"], "last_eval": _last_eval(checkpoints)}})  # fmt: skip
         metrics.close()
     checkpoints.close()
-    if reason != "end":
+    if not reason.startswith("end"):
         log(f"{reason}; re-run the same command to resume from env step {c['env_steps']:,}.")
     return final
 

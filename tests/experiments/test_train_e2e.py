@@ -107,3 +107,20 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
     r = loopbench.benchmark_loop(debug_config, iterations=2, repeats=1)
     assert r["env_steps_per_s"] > 0 and r["updates_per_s"] > 0
     assert r["replayed_steps_per_s"] == r["updates_per_s"] * 4 * 16
+
+
+def test_train_minutes_budget_is_summed_over_resumes(tmp_path, debug_config):
+    """A spent wall-clock budget ends the run (as `end`) without collecting more."""
+    workdir = str(tmp_path / "run")
+    first = runner.run(debug_config, workdir, max_iterations=2, log=lambda _: None)
+    assert first["stopped"] == "stopped: max_iterations", first["stopped"]
+    steps, wall = first["training"]["env_steps"], first["training"]["wall_s"]
+    assert steps == 2 * debug_config.num_envs * debug_config.collect_steps
+    # Resume with a budget below the time already spent: nothing more is collected.
+    debug_config.train_minutes = wall / 60 / 2
+    log = []
+    second = runner.run(debug_config, workdir, allow_config_change=True, log=log.append)
+    assert second["stopped"] == f"end: train_minutes={wall / 120} spent", second["stopped"]
+    assert second["training"]["env_steps"] == steps
+    assert second["training"]["checkpoints"] == [steps]
+    assert not any("re-run the same command" in line for line in log), log
