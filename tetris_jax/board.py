@@ -7,8 +7,9 @@ collides when its column bits AND the board's.
 
 Why a Python list of scalars and not a (width,) array: under `jax.vmap` each column becomes a
 contiguous (batch,) vector, so XLA's CPU backend vectorises every op across the batch. Ops over
-a (batch, width) array loop over the short width axis instead and ran ~3-5x slower (see
-docs/PERFORMANCE.md). The same code runs unbatched or on any batch shape (ops are elementwise).
+a (batch, width) array loop over the short width axis instead and ran ~3-5x slower (measured
+while building it; docs/results/README.md has the benchmarks). The same code runs unbatched or
+on any batch shape (ops are elementwise).
 """
 
 from __future__ import annotations
