@@ -82,10 +82,15 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def progress_line(row: dict[str, Any], total: int) -> str:
+def progress_line(row: dict[str, Any], total: int, budget_s: float = 0.0) -> str:
+    """One console line; the bar shows env steps or, when further along, the time budget."""
     pct = 100.0 * row["env_steps"] / total
+    clock = ""
+    if budget_s:
+        pct = max(pct, min(100.0, 100.0 * row["wall_s"] / budget_s))
+        clock = f" | {row['wall_s'] / 60:.1f}/{budget_s / 60:.0f} min"
     bar = "#" * int(pct // 5) + "." * (20 - int(pct // 5))
-    text = (f"[{bar}] {pct:5.1f}% env {row['env_steps']:,}/{total:,} | "
+    text = (f"[{bar}] {pct:5.1f}% env {row['env_steps']:,}/{total:,}{clock} | "
             f"{row['env_steps_per_s']:,.0f} env/s {row['updates_per_s']:.2f} upd/s | "
             f"updates {row['updates']:,} episodes {row['episodes']:,}")  # fmt: skip
     if "ep_lines" in row:

@@ -253,6 +253,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
         budget = 60.0 * config.train_minutes
         return bool(budget) and c["train_s"] + time.time() - t_start >= budget
 
+    budget_s = 60.0 * config.train_minutes
     first = True
     while c["env_steps"] < config.total_env_steps and not stop:
         if out_of_time():
@@ -284,7 +285,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
             if metrics is not None:
                 metrics.append(last_row)
             log(
-                monitor.progress_line(last_row, config.total_env_steps)
+                monitor.progress_line(last_row, config.total_env_steps, budget_s)
                 + (f" | first line after {time.time() - t_start:.0f}s" if first else "")
             )
             first = False

@@ -46,3 +46,8 @@ def test_progress_line():
     row = {"env_steps": 50, "env_steps_per_s": 10.0, "updates_per_s": 1.0, "updates": 5,
            "episodes": 2, "ep_lines": 1.5}  # fmt: skip
     assert "50.0%" in monitor.progress_line(row, 100)
+    # With a time budget the bar follows whichever is further along.
+    row["wall_s"] = 45 * 60.0
+    line = monitor.progress_line(row, 1000, budget_s=60 * 60.0)
+    assert "75.0%" in line and "45.0/60 min" in line, line
+    assert "50.0%" in monitor.progress_line(row, 100, budget_s=3600 * 10)
