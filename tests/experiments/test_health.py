@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+import pytest
 
 from experiments import common, loop, monitor, runner
 
@@ -51,3 +53,14 @@ def test_progress_line():
     line = monitor.progress_line(row, 1000, budget_s=60 * 60.0)
     assert "75.0%" in line and "45.0/60 min" in line, line
     assert "50.0%" in monitor.progress_line(row, 100, budget_s=3600 * 10)
+
+
+@pytest.mark.parametrize("name", ["lines_only", "standard", "direct", "debug"])
+def test_shipped_configs_validate(name):
+    """Every config file users run passes the up-front checks and builds its env and agent."""
+    path = os.path.join(os.path.dirname(common.__file__), f"{name}.py")
+    config = common.resolve(common.load_config_file(path))
+    common.check_config(config, 1)
+    env = common.make_env(config)
+    agent = common.make_agent(config, env)
+    assert agent.num_actions == env.num_actions
