@@ -174,6 +174,9 @@ class Agent:
         grad_fn = jax.grad(self._loss, has_aux=True)
         grads, (metrics, retnorm) = grad_fn(state.params, state, batch, key)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        if self.config.actor_lr_scale != 1.0:  # The actor's own learning rate.
+            scale = self.config.actor_lr_scale
+            updates = {**updates, "actor": jax.tree.map(lambda u: u * scale, updates["actor"])}
         params = optax.apply_updates(state.params, updates)
         rate = self.config.slow_rate
         slow = jax.tree.map(

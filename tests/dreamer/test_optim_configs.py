@@ -107,6 +107,7 @@ def test_reference_sizes():
         (dict(imag_last=1), "imag_last"),
         (dict(retnorm_lo=99.0), "retnorm_lo"),
         (dict(lr=0.0), "lr"),
+        (dict(actor_lr_scale=0.0), "actor_lr_scale"),
         (dict(deterr=12), "deterr"),
     ],
 )
