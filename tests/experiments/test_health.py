@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -64,3 +65,23 @@ def test_shipped_configs_validate(name):
     env = common.make_env(config)
     agent = common.make_agent(config, env)
     assert agent.num_actions == env.num_actions
+
+
+def test_curves_plot_training_and_eval_points(tmp_path):
+    from experiments import curves
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / monitor.METRICS_JSONL, "w") as f:
+        for i in range(5):
+            f.write(
+                json.dumps({"env_steps": 100 * i, "wall_s": 6.0 * i, "ep_lines": 0.1 * i}) + "\n"
+            )
+    monitor.append_eval(str(run), {"env_steps": 400, "wall_s": 24.0, "eval/lines_mean": 0.5})
+    assert monitor.read_jsonl(str(run / monitor.EVALS_JSONL))[0]["eval/lines_mean"] == 0.5
+    out = curves.plot([str(run)], str(tmp_path / "c.png"))
+    assert os.path.getsize(out) > 1000
+    with pytest.raises(ValueError, match="no metrics.jsonl"):
+        curves.plot([str(tmp_path)], str(tmp_path / "d.png"))
+    with pytest.raises(ValueError, match="labels"):
+        curves.plot([str(run)], str(tmp_path / "e.png"), labels=["a", "b"])
