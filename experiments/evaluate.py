@@ -115,7 +115,7 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
         t = time.time()
         games = play.play_baseline(env, name, key, num_games=episodes, max_pieces=max_pieces)
         if games is None:
-            log(f"baseline {name}: unavailable (needs tetris_jax.heuristics and placement mode)")
+            log(f"baseline {name}: unavailable (heuristic baselines need placement mode)")
             continue
         rows.append({"policy": name, "stats": play.stats(games), "seconds": time.time() - t})
         log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")

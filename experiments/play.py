@@ -32,14 +32,15 @@ def step_limit(env: Tetris, max_pieces: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _agent_play_fn(env: Tetris, agent: Agent, num_games: int, max_pieces: int, mode: str):
+def _play_fn(env: Tetris, agent: Agent | None, num_games: int, max_pieces: int, mode: str):
+    """Jitted run(params, key) -> Games. agent None: uniformly random over allowed actions."""
     limit = step_limit(env, max_pieces)
 
     def run(params, key):
         # Same key use as tetris_jax.heuristics.play: identical piece streams for the same key.
         key, reset_key = jax.random.split(key)
         states, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_games))
-        carry = agent.initial_carry(num_games)
+        carry = agent.initial_carry(num_games) if agent else jnp.zeros((num_games,))
         term = jnp.zeros((num_games,), bool)
 
         def live(c):
@@ -50,7 +51,11 @@ def _agent_play_fn(env: Tetris, agent: Agent, num_games: int, max_pieces: int, m
         def body(c):
             states, ts, carry, term, key, t = c
             key, sub = jax.random.split(key)
-            action, carry = agent.policy(params, carry, policy_obs(ts), sub, mode)
+            if agent:
+                action, carry = agent.policy(params, carry, policy_obs(ts), sub, mode)
+            else:
+                logits = jnp.where(ts.observation.action_mask, 0.0, -jnp.inf)
+                action = jax.random.categorical(sub, logits, -1).astype(jnp.int32)
             going = ~states.done & (states.pieces_placed < max_pieces)
             new, new_ts = jax.vmap(env.step)(states, action)
             pick = lambda a, b: jax.tree.map(
@@ -70,18 +75,25 @@ def _agent_play_fn(env: Tetris, agent: Agent, num_games: int, max_pieces: int, m
 def play_agent(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, num_games: int,
                max_pieces: int, mode: str = "greedy") -> Games:  # fmt: skip
     """`num_games` games in parallel until each tops out or reaches `max_pieces`."""
-    out = _agent_play_fn(env, agent, num_games, max_pieces, mode)(params, key)
+    out = _play_fn(env, agent, num_games, max_pieces, mode)(params, key)
     return Games(*(np.asarray(x) for x in out))
 
 
 def play_baseline(env: Tetris, name: str, key: jax.Array, *, num_games: int,
                   max_pieces: int) -> Games | None:  # fmt: skip
-    """A tetris_jax.heuristics controller on the same seeds, or None if unavailable."""
+    """A tetris_jax.heuristics controller on the same seeds, or None if unavailable.
+
+    In direct mode only "random" exists: a uniformly random primitive move (among the allowed
+    ones) every step, played by the same loop as the agent.
+    """
+    if env.action_mode != "placement":
+        if name != "random":
+            return None
+        out = _play_fn(env, None, num_games, max_pieces, "sample")(None, key)
+        return Games(*(np.asarray(x) for x in out))
     try:
         from tetris_jax import heuristics
     except ImportError:
-        return None
-    if env.action_mode != "placement":
         return None
     r = heuristics.play(env, name, key, num_games, max_pieces)
     return Games(*(np.asarray(x) for x in (r.lines, r.pieces, r.score, r.capped)))

@@ -85,3 +85,18 @@ def test_curves_plot_training_and_eval_points(tmp_path):
         curves.plot([str(tmp_path)], str(tmp_path / "d.png"))
     with pytest.raises(ValueError, match="labels"):
         curves.plot([str(run)], str(tmp_path / "e.png"), labels=["a", "b"])
+
+
+def test_random_baseline_in_direct_mode():
+    """Direct mode has a random-move baseline (heuristics need placement mode)."""
+    import jax
+
+    from experiments import play
+    from tetris_jax import Tetris
+
+    env = Tetris(height=8, width=6, action_mode="direct", queue_size=1)
+    games = play.play_baseline(env, "random", jax.random.key(0), num_games=4, max_pieces=3)
+    assert games.lines.shape == (4,) and np.all(games.pieces <= 3)
+    assert games.pieces.sum() > 0  # Random moves under gravity lock pieces.
+    assert play.play_baseline(env, "dellacherie", jax.random.key(0), num_games=4,
+                              max_pieces=3) is None  # fmt: skip
