@@ -16,9 +16,13 @@ from absl import app, flags
 from experiments import monitor
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("workdirs", None, "Training run folders.")
-flags.DEFINE_list("labels", None, "Legend labels (default: the folder names).")
-flags.DEFINE_string("out", "curves.png", "Output PNG.")
+
+
+def define_flags() -> None:
+    """Defined only when run as a program: `plot` is imported beside other tools' flags."""
+    flags.DEFINE_list("workdirs", None, "Training run folders.")
+    flags.DEFINE_list("labels", None, "Legend labels (default: the folder names).")
+    flags.DEFINE_string("out", "curves.png", "Output PNG.")
 
 
 def plot(workdirs: list[str], out: str, labels: list[str] | None = None) -> str:
@@ -69,4 +73,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
