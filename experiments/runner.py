@@ -144,6 +144,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
     warned_at = -1
     its = 0
 
+    def wall_s() -> float:
+        """Training wall-clock so far, summed over resumes (compiles and evaluations included)."""
+        return c["train_s"] + time.time() - t_start
+
     def check_health() -> None:
         host = jax.device_get(pending_train)
         bad = _finite(host)  # Losses, norms and param_norm: covers the parameters too.
@@ -218,9 +222,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
                 for k, v in row.items():
                     if k != "env_steps":
                         metrics.tb.add_scalar(k, v, global_step=c["env_steps"])
-                wall = c["train_s"] + time.time() - t_start
-                monitor.append_eval(workdir, {**row, "updates": c["updates"], "wall_s": wall})
-        saved = dict(c, train_s=c["train_s"] + time.time() - t_start)
+                monitor.append_eval(workdir, {**row, "updates": c["updates"], "wall_s": wall_s()})
+        saved = dict(c, train_s=wall_s())
         meta = {"counters": saved, "has_replay": bool(config.save_replay), "reason": reason}
         checkpoints.save(c["env_steps"], state, meta, None if ev is None else ev["lines_mean"])
         last_ckpt = time.time()
@@ -232,7 +235,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
             + ("" if ev is None else f"; eval lines/game {ev['lines_mean']:.2f}"))  # fmt: skip
 
     def summary(ev: dict[str, float] | None) -> dict[str, Any]:
-        wall = c["train_s"] + time.time() - t_start
+        wall = wall_s()
         return {
             "training": {"config": plain, "workdir": os.path.abspath(workdir),
                          "env_steps": c["env_steps"], "updates": c["updates"],
@@ -248,15 +251,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
                              "loss/world_model", "loss/policy", "actor/entropy")}},
         }  # fmt: skip
 
-    def out_of_time() -> bool:
-        """The training wall-clock budget (summed over resumes) is spent."""
-        budget = 60.0 * config.train_minutes
-        return bool(budget) and c["train_s"] + time.time() - t_start >= budget
-
-    budget_s = 60.0 * config.train_minutes
+    budget_s = 60.0 * config.train_minutes  # 0: no wall-clock budget.
     first = True
     while c["env_steps"] < config.total_env_steps and not stop:
-        if out_of_time():
+        if budget_s and wall_s() >= budget_s:
             stop["train_minutes"] = True
             break
         state, cstats = collect(state, jnp.float32(c["env_steps"]))
