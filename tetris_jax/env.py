@@ -58,9 +58,8 @@ class State:
     hold: jax.Array  # () int32: held piece or EMPTY_HOLD.
     can_hold: jax.Array  # () bool
     bag: jax.Array  # () int32: 7-bit mask of the pieces left in the current bag.
-    seed: (
-        jax.Array
-    )  # (2,) uint32: this episode's seed for the piece stream (see `randomizer.words`).
+    # (2,) uint32: this episode's seed for the piece stream (see `randomizer.words`).
+    seed: jax.Array
     steps: jax.Array  # () int32: steps in this episode.
     pieces_placed: jax.Array  # () int32
     total_lines: jax.Array  # () int32
