@@ -64,6 +64,7 @@ class PolicyCarry(NamedTuple):
 
     state: rssm.State  # (N, ...) RSSM state after the last observation.
     prev_action: jax.Array  # (N,) int32 action taken after it.
+    prev_features: jax.Array  # (N, F) its action features (F = 0 without that field).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +107,10 @@ class Agent:
     def initial_carry(self, batch: int) -> PolicyCarry:
         c = self.config
         state = rssm.initial_state(batch, c.deter, c.stoch, c.classes)
-        return PolicyCarry(state, jnp.zeros((batch,), jnp.int32))
+        dim = model.action_features_dim(dict(self.obs_spec))
+        return PolicyCarry(
+            state, jnp.zeros((batch,), jnp.int32), jnp.zeros((batch, dim), jnp.float32)
+        )
 
     @functools.cached_property
     def policy(self):
@@ -126,11 +130,14 @@ class Agent:
         fields = {k: obs[k] for k, _ in spec}
         embed = nets.enc.apply(params["enc"], fields)
         action = jax.nn.one_hot(carry.prev_action, self.num_actions, dtype=jnp.float32)
+        action = model.action_input(action, carry.prev_features)
         reset = jnp.asarray(obs["is_first"], bool)
         state, _ = nets.rssm.apply(
             params["rssm"], carry.state, action, embed, reset, k_obs, method=rssm.RSSM.obs_step
         )
-        logits = nets.actor.apply(params["actor"], rssm.features(state))
+        afeat_key = codec.action_features_field(dict(spec))
+        afeat = None if afeat_key is None else obs[afeat_key].astype(jnp.float32)
+        logits = model.actor_logits(nets, params, rssm.features(state), afeat)
         mask_key = codec.mask_field(dict(spec))
         mask = None if mask_key is None else obs[mask_key]
         logp = outs.mix_logits(logits, self.config.unimix, mask)
@@ -138,7 +145,8 @@ class Agent:
             act = jnp.argmax(logp, -1).astype(jnp.int32)
         else:
             act = jax.random.categorical(k_act, logp, -1).astype(jnp.int32)
-        return act, PolicyCarry(state, act)
+        chosen = carry.prev_features if afeat is None else model.chosen(afeat, act)
+        return act, PolicyCarry(state, act, chosen)
 
     def _loss(self, params, state: TrainState, batch, key):
         c = self.config
@@ -176,7 +184,11 @@ class Agent:
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         if self.config.actor_lr_scale != 1.0:  # The actor's own learning rate.
             scale = self.config.actor_lr_scale
-            updates = {**updates, "actor": jax.tree.map(lambda u: u * scale, updates["actor"])}
+            updates = {
+                **updates,
+                **{k: jax.tree.map(lambda u: u * scale, updates[k])
+                   for k in ("actor", "scorer") if k in updates},
+            }  # fmt: skip
         params = optax.apply_updates(state.params, updates)
         rate = self.config.slow_rate
         slow = jax.tree.map(

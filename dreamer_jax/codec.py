@@ -13,8 +13,13 @@ translation-equivariant and cheap. The flat MLP path stays, because absolute pos
 in Tetris (the height of the stack). `tiny` and `1m` use the MLP only; `12m`/`50m` add the conv.
 
 Decoder: an MLP from the latent features, then per field a linear layer giving per-cell
-Bernoulli logits for binary fields and class logits for categorical fields. Mask fields are not
-decoded here: the action mask gets its own head (`mask` in the agent), used in imagination.
+Bernoulli logits for binary fields and class logits for categorical fields. Mask and
+action-features fields are not decoded here: each gets its own head in the agent (`mask`,
+`afeat`), used in imagination.
+
+Action features ((num_actions, F) reals, e.g. the afterstate of every Tetris placement) are
+encoded like any field (symlog of the raw values) and also enter action selection
+(`ActionScorer`) and the RSSM's action input (the chosen action's features).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import jax.numpy as jnp
 
 from dreamer_jax import nets, outs
 
-KINDS = ("binary", "categorical", "mask")
+KINDS = ("binary", "categorical", "mask", "action_features")
 
 
 def check_spec(obs_spec: Mapping[str, Any]) -> None:
@@ -41,14 +46,24 @@ def check_spec(obs_spec: Mapping[str, Any]) -> None:
             raise ValueError(f"obs_spec[{name!r}].kind: got {spec.kind!r}; allowed: {KINDS}")
         if spec.kind == "categorical" and spec.num_classes < 2:
             raise ValueError(f"obs_spec[{name!r}].num_classes: got {spec.num_classes}; need >= 2")
-    masks = [k for k, s in obs_spec.items() if s.kind == "mask"]
-    if len(masks) > 1:
-        raise ValueError(f"obs_spec: at most one field of kind 'mask', got {masks}")
+    for kind in ("mask", "action_features"):
+        names = [k for k, s in obs_spec.items() if s.kind == kind]
+        if len(names) > 1:
+            raise ValueError(f"obs_spec: at most one field of kind {kind!r}, got {names}")
+    for name, spec in obs_spec.items():
+        if spec.kind == "action_features" and len(spec.shape) != 2:
+            raise ValueError(f"obs_spec[{name!r}].shape: got {spec.shape}; an action_features "
+                             "field is (num_actions, features)")  # fmt: skip
 
 
 def mask_field(obs_spec: Mapping[str, Any]) -> str | None:
     """Name of the action-mask field, or None."""
     return next((k for k, s in obs_spec.items() if s.kind == "mask"), None)
+
+
+def action_features_field(obs_spec: Mapping[str, Any]) -> str | None:
+    """Name of the per-action features field (kind "action_features"), or None."""
+    return next((k for k, s in obs_spec.items() if s.kind == "action_features"), None)
 
 
 def _flat_input(x: jax.Array, spec: Any) -> jax.Array:
@@ -110,8 +125,8 @@ class Decoder(nn.Module):
         lead = feat.shape[:-1]
         logits = {}
         for name, spec in self.spec:
-            if spec.kind == "mask":
-                continue
+            if spec.kind in ("mask", "action_features"):
+                continue  # Predicted by their own heads (`mask`, `afeat` in the agent).
             classes = (spec.num_classes,) if spec.kind == "categorical" else ()
             size = math.prod(spec.shape) * math.prod(classes)
             y = nets.Linear(size, dtype=self.dtype, name=f"out_{name}")(x)
@@ -150,3 +165,25 @@ class Head(nn.Module):
     def __call__(self, feat: jax.Array) -> jax.Array:
         x = nets.MLP(self.layers, self.units, dtype=self.dtype)(feat)
         return nets.Linear(self.size, self.outscale, dtype=self.dtype)(x).astype(jnp.float32)
+
+
+class ActionScorer(nn.Module):
+    """Per-action logits from each action's features and the latent: (..., A).
+
+    Every action a gets the same MLP on Linear(symlog(features[a])) + Linear(latent), so
+    the actor can rank actions by what they lead to (a learned afterstate evaluation, as in
+    feature-based Tetris agents) however many actions there are.
+    """
+
+    layers: int
+    units: int
+    outscale: float = 1.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, feat: jax.Array, afeat: jax.Array) -> jax.Array:
+        ctx = nets.Linear(self.units, dtype=self.dtype, name="ctx")(feat)
+        x = nets.Linear(self.units, dtype=self.dtype, name="act")(outs.symlog(afeat))
+        x = nn.silu(nets.RMSNorm()(x + ctx[..., None, :]))
+        x = nets.MLP(self.layers - 1, self.units, dtype=self.dtype)(x)
+        return nets.Linear(1, self.outscale, dtype=self.dtype)(x)[..., 0].astype(jnp.float32)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dreamer_jax import codec, outs, returns, rssm
+from dreamer_jax import codec, model, outs, returns, rssm
 from dreamer_jax.configs import Config
 from dreamer_jax.model import Nets
 
@@ -27,14 +27,18 @@ class WorldOut(NamedTuple):
     feat: jax.Array  # features(states), (B, T, F), with gradients.
 
 
-def prev_actions(action: jax.Array, num_actions: int) -> jax.Array:
-    """One-hot previous action for each step of (B, T) actions; step 0 gets zeros.
+def prev_actions(action: jax.Array, num_actions: int, afeat: jax.Array | None = None) -> jax.Array:
+    """RSSM action input of the previous action for each step of (B, T) actions; step 0 gets
+    zeros. One-hot, plus with action features afeat (B, T, A, F) the chosen action's
+    (`model.action_input`).
 
     Windows start from a zero state (the reset state) and a zero previous action, whether or
     not step 0 begins an episode, so no carry is kept between replayed windows.
     """
-    onehot = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
-    return jnp.concatenate([jnp.zeros_like(onehot[:, :1]), onehot[:, :-1]], 1)
+    vec = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
+    if afeat is not None:
+        vec = model.action_input(vec, model.chosen(afeat, action))
+    return jnp.concatenate([jnp.zeros_like(vec[:, :1]), vec[:, :-1]], 1)
 
 
 def kl_losses(
@@ -67,7 +71,9 @@ def world_model_loss(
     reset = batch["is_first"].at[:, 0].set(True)
     embed = nets.enc.apply(params["enc"], obs)
     start = rssm.initial_state(B, c.deter, c.stoch, c.classes)
-    action = prev_actions(batch["action"], num_actions)
+    afeat_key = codec.action_features_field(dict(spec))
+    afeat = None if afeat_key is None else batch[afeat_key].astype(jnp.float32)
+    action = prev_actions(batch["action"], num_actions, afeat)
     _, states, post = rssm.observe(
         nets.rssm, params["rssm"], start, embed, action, reset, key, c.unroll, c.remat
     )
@@ -91,6 +97,10 @@ def world_model_loss(
         losses[f"rec/{mask_key}"] = -outs.bernoulli_logp(mask_logit, target).sum(-1)
         allowed = jax.nn.sigmoid(mask_logit) > c.mask_threshold
         metrics["mask/accuracy"] = (allowed == target).mean()
+
+    if afeat is not None:  # Regression in symlog space, summed over features, mean over actions.
+        pred = model.predicted_action_features(nets, params, feat, num_actions)
+        losses[f"rec/{afeat_key}"] = jnp.square(pred - outs.symlog(afeat)).sum(-1).mean(-1)
 
     rew_logits = nets.rew.apply(params["rew"], feat)
     losses["rew"] = outs.twohot_loss(rew_logits, batch["reward"], _bins(c))
@@ -149,14 +159,34 @@ def imagination_loss(
         pred = (prob > c.mask_threshold) | (prob >= prob.max(-1, keepdims=True))
         return jnp.where(h == 0, real_mask, pred)
 
+    afeat_key = codec.action_features_field(dict(spec))
+    if afeat_key is None:
+        real_afeat = None
+    else:
+        real_afeat = batch[afeat_key][:, -K:].astype(jnp.float32)
+        real_afeat = real_afeat.reshape((N, *real_afeat.shape[2:]))
+
+    def afeat_for(feat, h):
+        # Like the mask: real features at the real start state, predicted ones later.
+        if real_afeat is None:
+            return None
+        pred = outs.symexp(model.predicted_action_features(nets, wm, feat, num_actions))
+        return jnp.where(h == 0, real_afeat, jnp.maximum(pred, 0.0))
+
     def policy_fn(state, h, k):
         feat = rssm.features(state)
-        mask = mask_for(feat, h)
-        logp = outs.mix_logits(nets.actor.apply(wm["actor"], feat), c.unimix, mask)
-        return outs.sample_categorical(k, logp), mask
+        mask, afeat = mask_for(feat, h), afeat_for(feat, h)
+        logits = model.actor_logits(nets, wm, feat, afeat)
+        logp = outs.mix_logits(logits, c.unimix, mask)
+        return outs.sample_categorical(k, logp), (mask, afeat)
 
-    states, actions, masks = rssm.imagine(
-        nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key, c.unroll
+    def action_fn(action, extras):
+        onehot = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
+        afeat = extras[1]
+        return model.action_input(onehot, None if afeat is None else model.chosen(afeat, action))
+
+    states, actions, (masks, afeats) = rssm.imagine(
+        nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key, c.unroll, action_fn
     )
     feat = sg(rssm.features(states))  # (N, H + 1, F)
     rew = outs.twohot_mean(nets.rew.apply(wm["rew"], feat), bins)
@@ -173,7 +203,7 @@ def imagination_loss(
     scale = returns.norm_scale(norm, limit=c.retnorm_limit)
     adv = sg((ret - value[:, :-1]) / scale)
 
-    logits = nets.actor.apply(params["actor"], feat[:, :-1])
+    logits = model.actor_logits(nets, params, feat[:, :-1], afeats)
     logp = outs.mix_logits(logits, c.unimix, masks)
     logpi = outs.cat_logp(logp, actions)
     ent = outs.cat_entropy(logp)

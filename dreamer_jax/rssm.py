@@ -152,20 +152,25 @@ def imagine(
     length: int,
     key: jax.Array,
     unroll: int = 1,
+    action_fn: Callable[[jax.Array, Any], jax.Array] | None = None,
 ) -> tuple[State, jax.Array, Any]:
     """Prior rollout of `length` steps from `start` (N, ...), choosing actions with policy_fn.
 
     policy_fn(state, step, key) -> (action (N,) int32, extras pytree) is called on states
-    0..length-1. Returns states (N, length + 1, ...) including the start, actions (N, length)
-    and the extras stacked as (N, length, ...).
+    0..length-1. The RSSM's action input is the one-hot action, or action_fn(action, extras)
+    when given (e.g. with the chosen action's features). Returns states (N, length + 1, ...)
+    including the start, actions (N, length) and the extras stacked as (N, length, ...).
     """
 
     def step(carry, inputs):
         h, k = inputs
         k_act, k_img = jax.random.split(k)
         action, extras = policy_fn(carry, h, k_act)
-        onehot = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
-        nxt, _ = model.apply(params, carry, onehot, k_img, method=RSSM.img_step)
+        if action_fn is None:
+            vec = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
+        else:
+            vec = action_fn(action, extras)
+        nxt, _ = model.apply(params, carry, vec, k_img, method=RSSM.img_step)
         return nxt, (nxt, action, extras)
 
     xs = (jnp.arange(length), jax.random.split(key, length))

@@ -38,6 +38,7 @@ def make_env(config: ml_collections.ConfigDict, evaluation: bool = False) -> Tet
             reward_mode=e.reward_mode, randomizer=e.randomizer, queue_size=e.queue_size,
             max_steps=max_steps, shaping_gamma=e.shaping_gamma,
             game_over_penalty=e.game_over_penalty,
+            placement_features=e.placement_features,
         )  # fmt: skip
     except ValueError as err:
         raise UserError(f"config.env: {err}") from None

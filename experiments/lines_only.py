@@ -49,6 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.env.shaping_gamma = 1.0
     # Penalty for topping out (standard reward only).
     c.env.game_over_penalty = 1.0
+    # Observe the afterstate features of every placement (placement mode only): the actor ranks
+    # placements by them and the world model gets the chosen one's with the action.
+    c.env.placement_features = False
 
     # dreamer_jax size preset: "tiny", "1m", "12m" or "50m". "tiny" on a 2-core CPU: it does
     # ~20 updates/s at 16x64 there, "1m" ~1 (docs/results/benchmark_heuristics-train_cpu.md).

@@ -50,7 +50,12 @@ def replay_spec(env: Tetris) -> dict[str, jax.ShapeDtypeStruct]:
 
 
 def policy_obs(ts: TimeStep) -> dict[str, jax.Array]:
-    return {**ts.observation._asdict(), "is_first": ts.is_first}
+    return {**observation_fields(ts.observation), "is_first": ts.is_first}
+
+
+def observation_fields(obs) -> dict[str, jax.Array]:
+    """The observation's fields as a dict, without the optional ones the env does not emit."""
+    return {k: v for k, v in obs._asdict().items() if v is not None}
 
 
 def make_mesh() -> Mesh:
@@ -133,7 +138,7 @@ def make_collect(
                 env_state, ts = step_fn(env_state, action)
             else:
                 env_state, ts = step_fn(env_state, action, boards)
-            row = {k: v for k, v in last.observation._asdict().items()}
+            row = observation_fields(last.observation)
             row.update(action=action, reward=last.reward, is_first=last.is_first,
                        is_last=last.is_last, is_terminal=last.is_terminal)  # fmt: skip
             ret = jnp.where(ts.is_first, 0.0, ret + ts.reward)

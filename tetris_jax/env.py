@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from tetris_jax import afterstates, direct, pieces
 from tetris_jax import board as bb
-from tetris_jax import direct, pieces
 from tetris_jax import randomizer as rng
 from tetris_jax.types import EMPTY_HOLD, FieldSpec, Observation, TimeStep
 
@@ -93,8 +93,10 @@ class Tetris:
     """Tetris as a pure JAX environment (see README for the rules and the action spaces).
 
     Observation: `Observation` (board, active piece plane, piece, rotation, queue, hold,
-    can_hold, action_mask). Reward: lines cleared by the step ("lines_only"), or lines plus the
-    potential-based shaping gamma*phi(s') - phi(s) and a game-over penalty ("standard").
+    can_hold, action_mask; with `placement_features=True` also `placements`, the afterstate
+    features of every placement). Reward: lines cleared by the step ("lines_only"), or lines
+    plus the potential-based shaping gamma*phi(s') - phi(s) and a game-over penalty
+    ("standard").
     Termination: top-out. Truncation: `max_steps`.
 
     Action modes:
@@ -127,6 +129,7 @@ class Tetris:
         shaping: dict[str, float] | None = None,
         shaping_gamma: float = 1.0,
         game_over_penalty: float = 1.0,
+        placement_features: bool = False,
     ):
         _check("action_mode", action_mode, action_mode in ACTION_MODES, f"one of {ACTION_MODES}")
         _check("reward_mode", reward_mode, reward_mode in REWARD_MODES, f"one of {REWARD_MODES}")
@@ -144,6 +147,10 @@ class Tetris:
                "an int in [0, 16]")  # fmt: skip
         _check("max_steps", max_steps, max_steps is None or (_is_int(max_steps) and max_steps > 0),
                "None or a positive int")  # fmt: skip
+        _check("placement_features", placement_features,
+               isinstance(placement_features, bool)
+               and not (placement_features and action_mode != "placement"),
+               "a bool, and True only with action_mode='placement'")  # fmt: skip
         shaping = dict(DEFAULT_SHAPING if shaping is None else shaping)
         unknown = set(shaping) - set(DEFAULT_SHAPING)
         _check("shaping", shaping, not unknown, f"a dict with keys in {sorted(DEFAULT_SHAPING)}")
@@ -153,6 +160,7 @@ class Tetris:
         self.queue_size, self.max_steps = int(queue_size), max_steps
         self.shaping = {k: float(shaping.get(k, 0.0)) for k in DEFAULT_SHAPING}
         self.shaping_gamma, self.game_over_penalty = float(shaping_gamma), float(game_over_penalty)
+        self.placement_features = placement_features
         self.num_actions = 4 * self.width if action_mode == "placement" else len(DIRECT_ACTIONS)
         self._spawn_x = pieces.spawn_x(self.width)
         # Box row at spawn: the lowest cell of the spawn state in the first hidden row (direct),
@@ -166,7 +174,8 @@ class Tetris:
         return (f"Tetris(height={self.height}, width={self.width}, action_mode="
                 f"{self.action_mode!r}, reward_mode={self.reward_mode!r}, randomizer="
                 f"{self.randomizer!r}, queue_size={self.queue_size}, max_steps={self.max_steps},"
-                f" hidden_rows={self.hidden_rows})")  # fmt: skip
+                f" hidden_rows={self.hidden_rows}, placement_features="
+                f"{self.placement_features})")  # fmt: skip
 
     # ----- specs -----
 
@@ -182,7 +191,9 @@ class Tetris:
             "hold": FieldSpec((), "int32", "categorical", 8),
             "can_hold": FieldSpec((), "bool", "binary"),
             "action_mask": FieldSpec((self.num_actions,), "bool", "mask"),
-        }
+            **({"placements": FieldSpec((self.num_actions, len(afterstates.FEATURES)), "float16",
+                                        "action_features")} if self.placement_features else {}),
+        }  # fmt: skip
 
     # ----- pieces -----
 
@@ -346,6 +357,13 @@ class Tetris:
         mask, distinct = jnp.stack(mask), jnp.stack(distinct)
         return jnp.where(jnp.any(mask), mask, distinct)
 
+    def placements(self, state: State) -> jax.Array:
+        """(num_actions, len(afterstates.FEATURES)) float16 features of the board each placement
+        would leave (`afterstates.FEATURES`; zero where the placement tops out or duplicates
+        another). Small integers and halves: exact in float16."""
+        x = afterstates.feature_matrix(state.cols, state.piece, self.width, self.height, self.rows)
+        return x.astype(jnp.float16)
+
     def observation(self, state: State) -> Observation:
         piece = bb.Piece(state.piece, state.rotation)
         active = bb.stack(piece.cols(state.x, state.y, self.width))
@@ -354,6 +372,7 @@ class Tetris:
             active=bb.to_board(active, self.rows),
             piece=state.piece, rotation=state.rotation, queue=state.queue, hold=state.hold,
             can_hold=state.can_hold, action_mask=self.action_mask(state),
+            placements=self.placements(state) if self.placement_features else None,
         )  # fmt: skip
 
     def _timestep(self, state: State, flags: _Flags) -> TimeStep:

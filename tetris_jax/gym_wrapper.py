@@ -40,6 +40,8 @@ ENV_ID = "tetris_jax/Tetris-v0"
 
 
 def _space(field: FieldSpec) -> spaces.Space:
+    if field.kind == "action_features":
+        return spaces.Box(0.0, np.inf, field.shape, np.float32)
     if field.kind == "categorical":
         if field.shape == ():
             return spaces.Discrete(field.num_classes)
@@ -87,7 +89,9 @@ class TetrisGymEnv(gymnasium.Env):
         out = {}
         for name, field in self._spec.items():
             value = np.asarray(getattr(obs, name))
-            if field.shape == ():
+            if field.kind == "action_features":
+                out[name] = value.astype(np.float32)
+            elif field.shape == ():
                 out[name] = np.int64(value)
             else:
                 out[name] = value.astype(np.int64 if field.kind == "categorical" else np.int8)

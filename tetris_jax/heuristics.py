@@ -23,15 +23,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from tetris_jax import board as bb
-from tetris_jax import pieces
+from tetris_jax import afterstates
 from tetris_jax.env import State, Tetris
 from tetris_jax.randomizer import mix32
 
-FEATURES = ("landing_height", "eroded_cells", "lines", "row_transitions", "column_transitions",
-            "holes", "well_sums", "hole_depth", "rows_with_holes")  # fmt: skip
+FEATURES = afterstates.FEATURES
 # Weights from TETRIS_FACTS.md. Dellacherie (Fahey 2003); El-Tetris (Yiyuan Lee / El-Ashi 2011),
 # which rewards lines removed rather than eroded cells; BCTS (Thiery & Scherrer 2009).
 WEIGHTS: dict[str, dict[str, float]] = {
@@ -58,43 +55,13 @@ def _check_env(env: Tetris) -> None:
 def placement_features(env: Tetris, state: State) -> tuple[dict[str, jax.Array], jax.Array]:
     """Features of every placement of the current piece, and which placements are playable.
 
-    Returns ({feature: (num_actions,) float32}, valid (num_actions,) bool). Placement
-    `a = rotation * width + column` as in `env.step`. `valid` is `env.action_mask` without its
-    all-top-out fallback: a distinct placement that does not top out. Features of invalid
-    placements are meaningless. Board features count the `env.height` visible rows.
+    Returns ({feature: (num_actions,) float32}, valid (num_actions,) bool), see
+    `afterstates.placement_features`. `valid` is `env.action_mask` without its all-top-out
+    fallback: a distinct placement that does not top out.
     """
     _check_env(env)
-    width, num = env.width, env.num_actions
-    cols = bb.split(state.cols)
-    table = bb.placement_landing(cols, state.piece)
-    y = jnp.stack([table[r][c] for r in range(4) for c in range(width)])
-    rotation, column = np.arange(num) // width, np.arange(num) % width
-    piece = bb.Piece(state.piece, jnp.asarray(rotation, jnp.int32))
-    last = width - 1 - (piece.max_dx - piece.min_dx)  # Last column at which the piece fits.
-    x = jnp.minimum(column, last) - piece.min_dx
-    canonical = bb.lookup2(pieces.CANONICAL_ROTATION, state.piece, jnp.asarray(rotation))
-    valid = canonical & (column <= last) & (y + piece.max_dy < env.height)
-
-    piece_cols = piece.cols(x, y, width)
-    locked = bb.lock(cols, piece_cols)
-    full = bb.full_rows(locked, env.rows)
-    lines = bb.popcount(full)
-    in_full = sum(bb.popcount(p & full) for p in piece_cols)
-    after, _ = bb.clear_lines(locked, env.rows)
-    rows = env.height
-    features = {
-        # Lowest cell's row from the floor plus half the piece's height minus one.
-        "landing_height": (2 * (y + piece.min_dy) + piece.max_dy - piece.min_dy) * 0.5,
-        "eroded_cells": lines * in_full,
-        "lines": lines,
-        "row_transitions": bb.row_transitions(after, rows),
-        "column_transitions": bb.column_transitions(after, rows),
-        "holes": bb.holes(after),
-        "well_sums": bb.well_sums(after, rows),
-        "hole_depth": bb.hole_depth(after, rows),
-        "rows_with_holes": bb.rows_with_holes(after, rows),
-    }
-    return {k: jnp.asarray(v, jnp.float32) for k, v in features.items()}, valid
+    return afterstates.placement_features(state.cols, state.piece, env.width, env.height,
+                                          env.rows)  # fmt: skip
 
 
 def placement_scores(env: Tetris, state: State, weights: dict[str, float]) -> jax.Array:

@@ -25,6 +25,9 @@ class Observation(NamedTuple):
     hold: jax.Array  # () int32 in [0, 8): the held piece, 7 (EMPTY_HOLD) when none.
     can_hold: jax.Array  # () bool: whether hold is allowed now (once per piece, direct mode).
     action_mask: jax.Array  # (num_actions,) bool: actions worth taking (see Tetris docs).
+    # (num_actions, len(afterstates.FEATURES)) float16: features of the board each placement
+    # would leave; only with Tetris(placement_features=True), else None.
+    placements: jax.Array | None = None
 
 
 class TimeStep(NamedTuple):
@@ -45,8 +48,10 @@ class TimeStep(NamedTuple):
 class FieldSpec(NamedTuple):
     """Shape and meaning of one observation field, for building encoders and decoders.
 
-    kind: "binary" (0/1 cells), "categorical" (ints in [0, num_classes)), or "mask" (a
-    bool action mask: an input to action selection, not something to reconstruct).
+    kind: "binary" (0/1 cells), "categorical" (ints in [0, num_classes)), "mask" (a
+    bool action mask: an input to action selection, not something to reconstruct), or
+    "action_features" ((num_actions, F) real features of each action's outcome, here the
+    afterstate of each placement: an input to action selection and to the world model).
     """
 
     shape: tuple[int, ...]
@@ -58,9 +63,9 @@ class FieldSpec(NamedTuple):
 def flatten_observation(obs: Observation, spec: dict[str, FieldSpec]) -> jax.Array:
     """Flattens one observation into a float32 vector for MLP encoders.
 
-    Binary fields become 0/1, categorical fields one-hot vectors; the action mask is left out
-    (it is for action selection). Works on batched observations too (leading axes are kept):
-    pass `env.observation_spec()`.
+    Binary fields become 0/1, categorical fields one-hot vectors, action features floats; the
+    action mask is left out (it is for action selection). Works on batched observations too
+    (leading axes are kept): pass `env.observation_spec()`.
     """
     import jax.numpy as jnp
 

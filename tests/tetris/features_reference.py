@@ -12,7 +12,8 @@ import numpy as np
 from tetris_jax import pieces
 
 FEATURES = ("landing_height", "eroded_cells", "lines", "row_transitions", "column_transitions",
-            "holes", "well_sums", "hole_depth", "rows_with_holes")  # fmt: skip
+            "holes", "well_sums", "hole_depth", "rows_with_holes", "aggregate_height",
+            "bumpiness", "max_height")  # fmt: skip
 
 
 def _filled_above(grid: np.ndarray) -> np.ndarray:
@@ -69,6 +70,25 @@ def rows_with_holes(grid: np.ndarray) -> np.ndarray:
     return hole_mask(grid).any(-1).sum(-1)
 
 
+def column_heights(grid: np.ndarray) -> np.ndarray:
+    """(..., width) rows from the floor up to and including each column's highest cell."""
+    rows = grid.shape[-2]
+    any_filled = grid.any(axis=-2)
+    return np.where(any_filled, rows - np.argmax(grid, axis=-2), 0)
+
+
+def aggregate_height(grid: np.ndarray) -> np.ndarray:
+    return column_heights(grid).sum(-1)
+
+
+def bumpiness(grid: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(column_heights(grid), axis=-1)).sum(-1)
+
+
+def max_height(grid: np.ndarray) -> np.ndarray:
+    return column_heights(grid).max(-1)
+
+
 BOARD_FEATURES = {
     "row_transitions": row_transitions,
     "column_transitions": column_transitions,
@@ -76,6 +96,9 @@ BOARD_FEATURES = {
     "well_sums": well_sums,
     "hole_depth": hole_depth,
     "rows_with_holes": rows_with_holes,
+    "aggregate_height": aggregate_height,
+    "bumpiness": bumpiness,
+    "max_height": max_height,
 }
 
 

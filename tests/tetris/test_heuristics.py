@@ -87,7 +87,9 @@ def test_board_features_match_reference(rows, width, n):
                 "column_transitions": bb.column_transitions(c, rows),
                 "holes": bb.holes(c), "well_sums": bb.well_sums(c, rows),
                 "hole_depth": bb.hole_depth(c, rows),
-                "rows_with_holes": bb.rows_with_holes(c, rows)}  # fmt: skip
+                "rows_with_holes": bb.rows_with_holes(c, rows),
+                "aggregate_height": sum(bb.heights(c)), "bumpiness": bb.bumpiness(bb.heights(c)),
+                "max_height": jnp.max(jnp.stack(bb.heights(c)), 0)}  # fmt: skip
 
     got = jax.device_get(features(jnp.asarray(to_cols(grids))))
     for name, fn in ref.BOARD_FEATURES.items():
@@ -275,3 +277,47 @@ def test_heuristics_on_10x12_match_reference_and_beat_random():
     for name in ("el_tetris", "bcts"):
         result = jax.device_get(heuristics.play(env, name, key, games, cap))
         assert result.lines.mean() > 300, (name, result.lines)
+
+
+# ----- the environment's `placements` observation field -----
+
+
+def test_placements_observation_matches_reference():
+    """`Tetris(placement_features=True)`: the observed features of every placement are the
+    reference's (exact in float16) where the placement is valid, zero elsewhere, on the boards
+    of random games."""
+    env = Tetris(height=12, width=6, randomizer="uniform", queue_size=1, placement_features=True)
+    spec = env.observation_spec()["placements"]
+    assert spec.shape == (env.num_actions, len(ref.FEATURES)) and spec.kind == "action_features"
+    assert heuristics.FEATURES == ref.FEATURES
+
+    @jax.jit
+    def rollout(key):
+        def body(state, k):
+            action = heuristics.random_policy(env, state, k)
+            obs = env.observation(state)
+            state, _ = env.auto_reset_step(state, action)
+            return state, (obs.board, obs.piece, obs.placements)
+
+        state, _ = env.reset(key)
+        return jax.lax.scan(body, state, jax.random.split(key, 120))[1]
+
+    boards, piece, placements = jax.device_get(rollout(jax.random.key(5)))
+    assert placements.dtype == np.float16
+    assert boards.any(axis=(1, 2)).mean() > 0.5  # Mostly non-empty boards.
+    for i in range(len(boards)):
+        want, valid = ref.placement_features(boards[i], int(piece[i]))
+        x = placements[i].astype(np.float64)
+        np.testing.assert_array_equal(x[~valid], 0.0, err_msg=f"invalid placements, step {i}")
+        for j, name in enumerate(ref.FEATURES):
+            np.testing.assert_array_equal(x[valid, j], want[name][valid],
+                                          err_msg=f"{name}, step {i}")  # fmt: skip
+
+
+def test_placement_features_need_placement_mode():
+    with pytest.raises(ValueError, match="placement_features"):
+        Tetris(action_mode="direct", placement_features=True)
+    with pytest.raises(ValueError, match="placement_features"):
+        Tetris(placement_features=1)
+    assert "placements" not in Tetris().observation_spec()
+    assert Tetris().observation(Tetris().reset(jax.random.key(0))[0]).placements is None

@@ -13,10 +13,13 @@ def env():
     return tetris_jax.Tetris(height=8, width=6, action_mode="placement", queue_size=3)
 
 
-def test_observation_matches_spec(env):
+@pytest.mark.parametrize("placement_features", [False, True])
+def test_observation_matches_spec(placement_features):
+    env = tetris_jax.Tetris(height=8, width=6, queue_size=3, placement_features=placement_features)
     _, ts = env.reset(jax.random.key(0))
     spec = env.observation_spec()
-    assert set(spec) == set(tetris_jax.Observation._fields)
+    optional = set() if placement_features else {"placements"}
+    assert set(spec) == set(tetris_jax.Observation._fields) - optional
     for name, field in spec.items():
         value = np.asarray(getattr(ts.observation, name))
         assert value.shape == field.shape, (name, value.shape, field.shape)
