@@ -37,7 +37,7 @@ def make_env(config: ml_collections.ConfigDict, evaluation: bool = False) -> Tet
             height=e.height, width=e.width, action_mode=e.action_mode,
             reward_mode=e.reward_mode, randomizer=e.randomizer, queue_size=e.queue_size,
             max_steps=max_steps, shaping_gamma=e.shaping_gamma,
-            game_over_penalty=e.game_over_penalty,
+            game_over_penalty=e.game_over_penalty, piece_reward=e.piece_reward,
             placement_features=e.placement_features,
         )  # fmt: skip
     except ValueError as err:

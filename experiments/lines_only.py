@@ -49,6 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.env.shaping_gamma = 1.0
     # Penalty for topping out (standard reward only).
     c.env.game_over_penalty = 1.0
+    # Reward per piece placed, a survival bonus (standard reward only).
+    c.env.piece_reward = 0.0
     # Observe the afterstate features of every placement (placement mode only): the actor ranks
     # placements by them and the world model gets the chosen one's with the action.
     c.env.placement_features = False

@@ -129,6 +129,7 @@ class Tetris:
         shaping: dict[str, float] | None = None,
         shaping_gamma: float = 1.0,
         game_over_penalty: float = 1.0,
+        piece_reward: float = 0.0,
         placement_features: bool = False,
     ):
         _check("action_mode", action_mode, action_mode in ACTION_MODES, f"one of {ACTION_MODES}")
@@ -160,6 +161,7 @@ class Tetris:
         self.queue_size, self.max_steps = int(queue_size), max_steps
         self.shaping = {k: float(shaping.get(k, 0.0)) for k in DEFAULT_SHAPING}
         self.shaping_gamma, self.game_over_penalty = float(shaping_gamma), float(game_over_penalty)
+        self.piece_reward = float(piece_reward)
         self.placement_features = placement_features
         self.num_actions = 4 * self.width if action_mode == "placement" else len(DIRECT_ACTIONS)
         self._spawn_x = pieces.spawn_x(self.width)
@@ -297,6 +299,8 @@ class Tetris:
         if self.reward_mode == "standard":
             shaping = self.shaping_gamma * self.potential(new.cols) - self.potential(state.cols)
             reward = reward + shaping - self.game_over_penalty * game_over
+            placed = (new.pieces_placed - state.pieces_placed).astype(jnp.float32)
+            reward = reward + self.piece_reward * placed
         flags = _Flags(reward, jnp.bool_(False), new.done, game_over, lines)
         # A finished episode stays finished, with the flags of its last step (use
         # `auto_reset_step` to start the next one).

@@ -35,6 +35,7 @@ class Config:
     randomizer: str = "7bag"
     queue_size: int = 5
     max_steps: int | None = None
+    piece_reward: float = 0.0
 
     def kwargs(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -47,7 +48,9 @@ DIRECT = Config(action_mode="direct")
 # randomizers and truncation (each costs a compile; lines_only placement play and 7-bag
 # placement play are covered by the full-size games in test_env_parity.py).
 SMALL = {
-    "placement-standard-uniform-cap": Config(8, 6, "placement", "standard", "uniform", 2, 9),
+    "placement-standard-uniform-cap": Config(
+        8, 6, "placement", "standard", "uniform", 2, 9, piece_reward=0.25
+    ),
     "direct-lines-7bag-cap": Config(8, 6, "direct", "lines_only", "7bag", 3, 25),
 }
 
@@ -120,7 +123,7 @@ def _guard(fn):
 def to_frame(ts) -> dict[str, np.ndarray]:
     """A TimeStep as a flat dict of numpy arrays (any batch shape)."""
     ts = jax.device_get(ts)
-    out = {k: np.asarray(v) for k, v in ts.observation._asdict().items()}
+    out = {k: np.asarray(v) for k, v in ts.observation._asdict().items() if v is not None}
     out.update({k: np.asarray(v) for k, v in ts.metrics.items()})
     for k in ("reward", "is_first", "is_last", "is_terminal"):
         out[k] = np.asarray(getattr(ts, k))

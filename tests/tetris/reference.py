@@ -125,7 +125,7 @@ class Reference:
                  reward_mode: str = "lines_only", queue_size: int = 5,
                  max_steps: int | None = None, hidden_rows: int | None = None,
                  shaping: dict[str, float] | None = None, shaping_gamma: float = 1.0,
-                 game_over_penalty: float = 1.0):  # fmt: skip
+                 game_over_penalty: float = 1.0, piece_reward: float = 0.0):  # fmt: skip
         self.height, self.width = height, width
         self.action_mode, self.reward_mode = action_mode, reward_mode
         if hidden_rows is None:
@@ -134,6 +134,7 @@ class Reference:
         self.queue_size, self.max_steps = queue_size, max_steps
         self.shaping = dict(shaping or {})
         self.gamma, self.penalty = shaping_gamma, game_over_penalty
+        self.piece_reward = piece_reward
         self.num_actions = 4 * width if action_mode == "placement" else 8
 
     # ----- positions -----
@@ -188,7 +189,7 @@ class Reference:
     def step(self, action: int, draw: Callable[[], int]) -> dict:
         assert not self.done, "the episode has ended"
         action = int(np.clip(action, 0, self.num_actions - 1))
-        before = self.grid.copy()
+        before, placed = self.grid.copy(), self.pieces_placed
         if self.action_mode == "placement":
             lines, game_over, points = self._placement(action, draw)
         else:
@@ -203,6 +204,7 @@ class Reference:
         if self.reward_mode == "standard":
             reward += self.gamma * potential(self.grid, self.shaping)
             reward -= potential(before, self.shaping) + self.penalty * game_over
+            reward += self.piece_reward * (self.pieces_placed - placed)
         return dict(reward=reward, is_first=False, is_last=self.done, is_terminal=game_over,
                     lines=lines)  # fmt: skip
 

@@ -148,8 +148,11 @@ def test_standard_reward_is_lines_plus_shaping_minus_penalty(name):
     phi = np.vectorize(lambda t, b: ref_lib.potential(r["board"][t, b], env.shaping))
     idx = np.indices(r["piece"].shape)
     potential = phi(idx[0], idx[1])
+    placed = np.diff(r["pieces_placed"], axis=0)
+    assert env.piece_reward and placed.max() == 1  # The survival term is exercised.
     expected = (r["lines_cleared"][1:] + env.shaping_gamma * potential[1:] - potential[:-1]
-                - env.game_over_penalty * r["is_terminal"][1:])  # fmt: skip
+                - env.game_over_penalty * r["is_terminal"][1:]
+                + env.piece_reward * placed)  # fmt: skip
     ok = stepped(r)
     np.testing.assert_allclose(r["reward"][1:][ok], expected[ok], atol=2e-4)
     assert (r["reward"][r["is_first"]] == 0).all()
