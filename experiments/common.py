@@ -133,7 +133,18 @@ def load_config_json(workdir: str) -> dict[str, Any] | None:
 
 
 def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(d)
+    """A saved config; fields added to the configs since it was saved take their defaults,
+    which keep the old behaviour (e.g. env.placement_features=False)."""
+    from experiments import lines_only
+
+    def merge(base: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+        out = dict(base)
+        for k, v in saved.items():
+            nested = isinstance(v, dict) and isinstance(base.get(k), dict)
+            out[k] = merge(base[k], v) if nested else v
+        return out
+
+    return ml_collections.ConfigDict(merge(lines_only.get_config().to_dict(), d))
 
 
 def is_main_process() -> bool:

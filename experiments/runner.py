@@ -253,6 +253,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
 
     budget_s = 60.0 * config.train_minutes  # 0: no wall-clock budget.
     first = True
+    first_update = True  # The first update of this process compiles the train step.
     while c["env_steps"] < config.total_env_steps and not stop:
         if budget_s and wall_s() >= budget_s:
             stop["train_minutes"] = True
@@ -269,7 +270,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change:
         if c["env_steps"] >= train_start:
             c["debt"] += calls_per_iter
             while c["debt"] >= 1.0:
-                if not pending_train and not good_train:
+                if first_update:
+                    first_update = False
                     log(f"env step {c['env_steps']:,}: first updates (compiling the train step)")
                 state, tm = train(state)
                 pending_train.append(tm)
