@@ -100,3 +100,15 @@ def test_random_baseline_in_direct_mode():
     assert games.pieces.sum() > 0  # Random moves under gravity lock pieces.
     assert play.play_baseline(env, "dellacherie", jax.random.key(0), num_games=4,
                               max_pieces=3) is None  # fmt: skip
+
+
+def test_saved_config_from_before_new_fields_loads(debug_config):
+    """A config.json saved before a field existed (e.g. exported params) loads with that
+    field's default, which keeps the old behaviour; saved values win everywhere else."""
+    saved = common.to_plain(debug_config)
+    saved["env"]["width"] = 7
+    del saved["env"]["placement_features"], saved["env"]["piece_reward"]
+    config = common.config_from_json(saved)
+    assert config.env.placement_features is False and config.env.piece_reward == 0.0
+    assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
+    assert "placements" not in common.make_env(config).observation_spec()
