@@ -132,19 +132,23 @@ def load_config_json(workdir: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
+# Fields added after runs were saved, with the value that reproduces those older runs.
+LEGACY_DEFAULTS = {("env", "placement_features"): False, ("env", "piece_reward"): 0.0}
+
+
 def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
-    """A saved config; fields added to the configs since it was saved take their defaults,
-    which keep the old behaviour (e.g. env.placement_features=False)."""
+    """A saved config. Fields it lacks (added to the configs since it was saved) take the
+    value that keeps the old behaviour (`LEGACY_DEFAULTS`, else the current default)."""
     from experiments import lines_only
 
-    def merge(base: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
-        out = dict(base)
+    def merge(base: dict[str, Any], saved: dict[str, Any], path: tuple) -> dict[str, Any]:
+        out = {k: LEGACY_DEFAULTS.get((*path, k), v) for k, v in base.items()}
         for k, v in saved.items():
             nested = isinstance(v, dict) and isinstance(base.get(k), dict)
-            out[k] = merge(base[k], v) if nested else v
+            out[k] = merge(base[k], v, (*path, k)) if nested else v
         return out
 
-    return ml_collections.ConfigDict(merge(lines_only.get_config().to_dict(), d))
+    return ml_collections.ConfigDict(merge(lines_only.get_config().to_dict(), d, ()))
 
 
 def is_main_process() -> bool:

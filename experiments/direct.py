@@ -18,6 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
     c = standard.get_config()
     # Primitive moves: no-op, left, right, rotate cw/ccw, soft drop, hard drop, hold.
     c.env.action_mode = "direct"
+    # Afterstate features are per placement; direct mode has none.
+    c.env.placement_features = False
     # Episodes are ~10-20x longer in steps than in placement mode.
     c.env.max_steps = 10_000
     return c
