@@ -21,6 +21,12 @@ Deliberate differences from DreamerV3 (danijar/dreamerv3):
   with the reconstruction scale) thresholded at `mask_threshold`, plus the most likely action
   so that one is always allowed. Sampling and the REINFORCE log-probabilities use the same
   masked distribution, so the gradient is that of the policy actually rolled out.
+- Action features (an observation field of kind "action_features", (A, F): for Tetris the
+  afterstate features of every placement). The actor's logits add a per-action scorer on each
+  action's features and the latent (`codec.ActionScorer`); the RSSM's action input is the
+  one-hot action plus the chosen action's features; an `afeat` head predicts the features of
+  imagined states (real ones at the real start state, as with the mask). Without such a field
+  the agent is exactly as before.
 - Structured observations: an MLP encoder over one-hot/binary fields (optionally with an
   unpooled 3x3 conv over the board planes) instead of the pooled CNN; per-cell Bernoulli and
   categorical decoders instead of MSE.
