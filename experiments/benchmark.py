@@ -102,12 +102,17 @@ def make_rollout(env: tetris_jax.Tetris, with_obs: bool) -> Callable:
 
 def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]:
     rows = []
-    for mode in ("placement", "direct"):
-        env = tetris_jax.Tetris(action_mode=mode)
+    # "placement+features": the observation with the afterstate features of every placement
+    # (Tetris(placement_features=True)), only measured with the observation built.
+    for mode in ("placement", "placement+features", "direct"):
+        features = mode == "placement+features"
+        env = tetris_jax.Tetris(action_mode=mode.split("+")[0], placement_features=features)
         for batch in batches:
             for with_obs in (False, True):
                 if with_obs and batch != 4096 and len(batches) > 2:
                     continue  # The observation cost is shown at the batch size.
+                if features and not with_obs:
+                    continue  # Without the observation XLA drops the features.
                 length = min(max(16, target_steps // batch), 1 << 14)  # ~0.1-1 s a run.
                 keys = jax.random.split(jax.random.key(0), batch)
                 state, ts = jax.vmap(env.reset)(keys)
