@@ -160,7 +160,8 @@ class Agent:
         k_wm, k_img = jax.random.split(key)
         wm_losses, metrics, world = losses.world_model_loss(self.nets, params, batch, k_wm, **kw)
         ac_losses, ac_metrics, retnorm, boot = losses.imagination_loss(
-            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img, **kw
+            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img,
+            step=state.step, **kw,
         )
         rv_losses = losses.replay_value_loss(
             self.nets, params, state.slow_critic, world, batch, boot, config=c

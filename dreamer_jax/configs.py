@@ -55,8 +55,19 @@ class Config:
     imag_last: int = 0  # Imagine only from the last K states of each sequence (0 = all).
     horizon: int = 333  # Discount 1 - 1/horizon, folded into the continue target.
     lam: float = 0.95  # Lambda of the lambda-returns.
-    actent: float = 3e-4  # Entropy bonus.
+    actent: float = 3e-4  # Entropy bonus (at the start, when annealed).
+    # Updates over which the entropy bonus decays geometrically from `actent` to
+    # `actent_final` (0 = constant `actent`).
+    actent_anneal: int = 0
+    actent_final: float = 3e-4  # Entropy bonus after `actent_anneal` updates.
+    # At the real start state of each rollout, replace the sampled action's REINFORCE term by
+    # the expected advantage over all allowed actions, sum_a pi(a) sg(Q(s, a) - V(s)) / scale,
+    # with Q(s, a) = r(s') + c(s') V(s') from one imagined step per action.
+    all_actions: bool = False
     actor_outscale: float = 0.01  # Init scale of the actor output (near-uniform start).
+    # Train the critic on every replayed step's real lambda-return, not only the last
+    # `imag_last` (the earlier steps bootstrap from the slow critic); see replay_value_loss.
+    repval_full: bool = False
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -133,7 +144,7 @@ def validate(config: Config) -> Config:
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(field, "must be an integer >= 1")
-    for field in ("conv_depth", "conv_layers", "warmup", "imag_last"):
+    for field in ("conv_depth", "conv_layers", "warmup", "imag_last", "actent_anneal"):
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             fail(field, "must be an integer >= 0")
@@ -160,6 +171,9 @@ def validate(config: Config) -> Config:
     for field in (*nonneg, "free_nats", "actent", "slowreg", "agc", "eps", "retnorm_limit"):
         if getattr(config, field) < 0:
             fail(field, "must be >= 0")
+    if config.actent_anneal and not (config.actent > 0 and config.actent_final > 0):
+        fail("actent_final", f"must be > 0, like actent={config.actent}, when actent_anneal > 0 "
+                             "(the decay is geometric)")
     if not config.lr > 0:
         fail("lr", "must be > 0")
     if not config.actor_lr_scale > 0:

@@ -158,3 +158,22 @@ def test_actor_lr_scale_scales_only_the_actor_update(agent):
                         strict=True):  # fmt: skip
             expected = 0.25 * u if net == "actor" else u
             np.testing.assert_allclose(v, expected, rtol=1e-3, atol=2e-7, err_msg=net)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_repval_full_trains_the_critic_on_early_real_rewards(agent, trained, full):
+    """The replay-value loss reads the real rewards of the last `imag_last` steps only, or
+    with `repval_full` those of the whole sequence. (A trained critic: at init its output is
+    uniform and the loss the same for every target.)"""
+    assert agent.config.imag_last == 4 < T
+    a = Agent(agent.config.replace(repval_full=full), SPEC, A)
+    state = trained[0]
+    batch = fakes.structured_batch(SPEC, A, B, T)
+
+    def repval(b):
+        _, (metrics, _) = a._loss(state.params, state, b, jax.random.key(1))
+        return float(metrics["loss/repval"])
+
+    base = repval(batch)
+    assert repval(dict(batch, reward=batch["reward"].at[:, T - 2].add(5.0))) != base
+    assert (repval(dict(batch, reward=batch["reward"].at[:, 3].add(5.0))) != base) == full
