@@ -162,7 +162,7 @@ class Agent:
         ac_losses, ac_metrics, retnorm, boot = losses.imagination_loss(
             self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img,
             step=state.step, **kw,
-        )
+        )  # fmt: skip
         rv_losses = losses.replay_value_loss(
             self.nets, params, state.slow_critic, world, batch, boot, config=c
         )

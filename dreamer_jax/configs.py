@@ -172,8 +172,8 @@ def validate(config: Config) -> Config:
         if getattr(config, field) < 0:
             fail(field, "must be >= 0")
     if config.actent_anneal and not (config.actent > 0 and config.actent_final > 0):
-        fail("actent_final", f"must be > 0, like actent={config.actent}, when actent_anneal > 0 "
-                             "(the decay is geometric)")
+        fail("actent_final", "must be > 0 (and actent too) when actent_anneal > 0: the decay "
+                             "is geometric")  # fmt: skip
     if not config.lr > 0:
         fail("lr", "must be > 0")
     if not config.actor_lr_scale > 0:
