@@ -176,3 +176,31 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config()
+
+
+def load_checkpoint(workdir: str | None, checkpoint: str | None, step: int | None):
+    """(config ConfigDict, env, agent, params, step) from a workdir checkpoint or an export;
+    the env has the evaluation rules (no training step limit)."""
+    from experiments import ckpt
+
+    if bool(workdir) == bool(checkpoint):
+        raise UserError("give exactly one of --workdir and --checkpoint")
+    folder = workdir or checkpoint
+    if not os.path.isdir(folder):
+        raise UserError(f"{folder}: no such folder")
+    saved = load_config_json(folder)
+    if saved is None:
+        raise UserError(f"{folder}: no {CONFIG_JSON} (not a training run or export)")
+    config = config_from_json(saved)
+    env = make_env(config, evaluation=True)
+    agent = make_agent(config, env)
+    abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
+    if checkpoint:
+        params = ckpt.load_exported(checkpoint, abstract)
+        info_path = os.path.join(checkpoint, "export.json")
+        step = json.load(open(info_path))["step"] if os.path.exists(info_path) else 0
+    else:
+        checkpoints = ckpt.Checkpointer(workdir, create=False)
+        params, step = checkpoints.restore_params(abstract, step)
+        checkpoints.close()
+    return config, env, agent, params, step

@@ -10,7 +10,6 @@ writes a params-only export of the chosen checkpoint (small; for committed resul
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -31,35 +30,6 @@ flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game.")
 flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF.")
 flags.DEFINE_string("out", None, "Output folder (default: the workdir or the export folder).")
 flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
-
-
-def load(workdir: str | None, checkpoint: str | None, step: int | None):
-    """(config ConfigDict, env, agent, params, step) from a workdir checkpoint or an export."""
-    import jax
-
-    from experiments import ckpt, common
-
-    if bool(workdir) == bool(checkpoint):
-        raise common.UserError("give exactly one of --workdir and --checkpoint")
-    folder = workdir or checkpoint
-    if not os.path.isdir(folder):
-        raise common.UserError(f"{folder}: no such folder")
-    saved = common.load_config_json(folder)
-    if saved is None:
-        raise common.UserError(f"{folder}: no {common.CONFIG_JSON} (not a training run or export)")
-    config = common.config_from_json(saved)
-    env = common.make_env(config, evaluation=True)
-    agent = common.make_agent(config, env)
-    abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
-    if checkpoint:
-        params = ckpt.load_exported(checkpoint, abstract)
-        info_path = os.path.join(checkpoint, "export.json")
-        step = json.load(open(info_path))["step"] if os.path.exists(info_path) else 0
-    else:
-        checkpoints = ckpt.Checkpointer(workdir, create=False)
-        params, step = checkpoints.restore_params(abstract, step)
-        checkpoints.close()
-    return config, env, agent, params, step
 
 
 def markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
@@ -95,7 +65,7 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
             raise common.UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
     if episodes < 1 or max_pieces < 1:
         raise common.UserError("--episodes and --max_pieces must be >= 1")
-    config, env, agent, params, step = load(workdir, checkpoint, step)
+    config, env, agent, params, step = common.load_checkpoint(workdir, checkpoint, step)
     out = out or workdir or checkpoint
     os.makedirs(out, exist_ok=True)
     if export:
