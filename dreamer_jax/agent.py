@@ -35,7 +35,7 @@ Deliberate differences from DreamerV3 (danijar/dreamerv3):
 - The `tiny` preset imagines from the last 4 steps of each sequence (`imag_last`, a reference
   option) and uses fewer layers; all other presets imagine from every posterior state.
 - No replay context (latents written back to replay) and no online queue.
-- Options, off by default (the experiments' Tetris configs turn the first two on):
+- Options, off by default (measured on Tetris in docs/RESULTS.md):
   `repval_full` trains the critic on the real lambda-returns of every replayed step (steps that
   started no imagination bootstrap from the slow critic), not only those of imagination starts;
   `all_actions` replaces the REINFORCE term at each real start state by the expected one-step

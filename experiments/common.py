@@ -133,11 +133,7 @@ def load_config_json(workdir: str) -> dict[str, Any] | None:
 
 
 # Fields added after runs were saved, with the value that reproduces those older runs.
-# (None for an agent field: the preset's value, as before the field was set in the configs.)
-LEGACY_DEFAULTS = {
-    ("env", "placement_features"): False, ("env", "piece_reward"): 0.0,
-    ("agent", "all_actions"): None, ("agent", "repval_full"): None,
-}  # fmt: skip
+LEGACY_DEFAULTS = {("env", "placement_features"): False, ("env", "piece_reward"): 0.0}
 
 
 def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:

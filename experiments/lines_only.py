@@ -70,14 +70,6 @@ def get_config() -> ml_collections.ConfigDict:
     # world model was useful (12-minute probes with placement features: 13.3 lines/game at
     # 3,680 updates vs 1.2 at 2,080 with 3e-4; 32 games each).
     c.agent.actent = 3e-3
-    # Train the critic on the real returns of every replayed step, not only the last 4 (the
-    # tiny preset imagines from those only). Without it the critic overestimated the real
-    # discounted return ~10x at the start of games (standard: 173 vs 22) after 16 minutes:
-    # imagination rarely ends a game that really ends within ~40 pieces.
-    c.agent.repval_full = True
-    # At each real state, the actor learns from the one-step value of every placement rather
-    # than from the sampled one's return.
-    c.agent.all_actions = True
 
     # Parallel environments on a CPU (sharded over devices; a multiple of the device count).
     c.num_envs = 16

@@ -108,11 +108,7 @@ def test_saved_config_from_before_new_fields_loads(debug_config):
     saved = common.to_plain(debug_config)
     saved["env"]["width"] = 7
     del saved["env"]["placement_features"], saved["env"]["piece_reward"]
-    del saved["agent"]["all_actions"], saved["agent"]["repval_full"]
     config = common.config_from_json(saved)
     assert config.env.placement_features is False and config.env.piece_reward == 0.0
-    assert debug_config.agent.all_actions is True
-    agent = common.agent_config(config)
-    assert agent.all_actions is False and agent.repval_full is False
     assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
     assert "placements" not in common.make_env(config).observation_spec()
