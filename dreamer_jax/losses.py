@@ -299,8 +299,7 @@ def replay_value_loss(
     """
     c = config
     bins = _bins(c)
-    B, T = batch["is_first"].shape
-    K = T if c.repval_full else boot.shape[1]
+    K = batch["is_first"].shape[1] if c.repval_full else boot.shape[1]
     feat = world.feat[:, -K:]
     slow = outs.twohot_mean(nets.critic.apply(slow_critic, sg(feat)), bins)
     if K > boot.shape[1]:
