@@ -26,13 +26,18 @@ from absl import app, flags
 from dreamer_jax import outs, rssm
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
-flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
-flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
-flags.DEFINE_integer("games", 64, "Games played in parallel.")
-flags.DEFINE_integer("max_pieces", 500, "Steps per game at most.")
-flags.DEFINE_enum("mode", "sample", ["sample", "greedy"], "The agent's policy.")
-flags.DEFINE_integer("seed", 3, "Seed of the games and the sampled actions.")
+
+
+def define_flags() -> None:
+    """Defined only when run as a program: `calibration` is imported beside other tools' flags."""
+    flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
+    flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
+    flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+    flags.DEFINE_integer("games", 64, "Games played in parallel.")
+    flags.DEFINE_integer("max_pieces", 500, "Steps per game at most.")
+    flags.DEFINE_enum("mode", "sample", ["sample", "greedy"], "The agent's policy.")
+    flags.DEFINE_integer("seed", 3, "Seed of the games and the sampled actions.")
+
 
 REPORT_STEPS = (0, 5, 10, 20, 40, 80, 160, 320)
 
@@ -111,4 +116,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

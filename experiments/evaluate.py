@@ -18,18 +18,22 @@ from typing import Any
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
-flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
-flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
-flags.DEFINE_integer("episodes", 1000, "Games per policy.")
-flags.DEFINE_integer("max_pieces", 10000, "Piece cap per game (capped games are counted).")
-flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
-flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
-flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
-flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game.")
-flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF.")
-flags.DEFINE_string("out", None, "Output folder (default: the workdir or the export folder).")
-flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
+
+
+def define_flags() -> None:
+    """Defined only when run as a program: `evaluate` is imported beside other tools' flags."""
+    flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
+    flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
+    flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+    flags.DEFINE_integer("episodes", 1000, "Games per policy.")
+    flags.DEFINE_integer("max_pieces", 10000, "Piece cap per game (capped games are counted).")
+    flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
+    flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
+    flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
+    flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game.")
+    flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF.")
+    flags.DEFINE_string("out", None, "Output folder (default: the workdir or the export folder).")
+    flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
 
 
 def markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
@@ -125,4 +129,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
