@@ -174,14 +174,24 @@ class Agent:
         )
         metrics.update(ac_metrics)
         terms = {**wm_losses, **ac_losses, **rv_losses}
+        if c.qhead:
+            ret_scale = returns.norm_scale(retnorm, limit=c.retnorm_limit)
+            eta = losses.entropy_scale(c, state.step)
+            q_terms, q_metrics = losses.q_losses(
+                self.nets, params, world, batch, ret_scale, eta, **kw
+            )
+            terms.update(q_terms)
+            metrics.update(q_metrics)
         means = {k: v.mean() for k, v in terms.items()}
         scales = {
             "dyn": c.scale_dyn, "rep": c.scale_rep, "rew": c.scale_rew, "con": c.scale_con,
             "policy": c.scale_policy, "value": c.scale_value, "repval": c.scale_repval,
+            "qval": c.scale_qval, "qpolicy": c.scale_qpolicy,
         }  # fmt: skip
         scale = lambda k: c.scale_rec if k.startswith("rec/") else scales[k]  # noqa: E731
         world_loss = sum(scale(k) * means[k] for k in wm_losses)
-        total = world_loss + sum(scale(k) * means[k] for k in (*ac_losses, *rv_losses))
+        others = [k for k in terms if k not in wm_losses]
+        total = world_loss + sum(scale(k) * means[k] for k in others)
         metrics.update({f"loss/{k}": v for k, v in means.items()})
         metrics["loss/world_model"] = world_loss
         metrics["loss/total"] = total

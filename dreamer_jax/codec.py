@@ -179,6 +179,7 @@ class ActionScorer(nn.Module):
     units: int
     outscale: float = 1.0
     dtype: Any = jnp.float32
+    size: int = 0  # Outputs per action: 0 = one logit, (..., A); else (..., A, size).
 
     @nn.compact
     def __call__(self, feat: jax.Array, afeat: jax.Array) -> jax.Array:
@@ -186,4 +187,5 @@ class ActionScorer(nn.Module):
         x = nets.Linear(self.units, dtype=self.dtype, name="act")(outs.symlog(afeat))
         x = nn.silu(nets.RMSNorm()(x + ctx[..., None, :]))
         x = nets.MLP(self.layers - 1, self.units, dtype=self.dtype)(x)
-        return nets.Linear(1, self.outscale, dtype=self.dtype)(x)[..., 0].astype(jnp.float32)
+        out = nets.Linear(max(self.size, 1), self.outscale, dtype=self.dtype)(x)
+        return (out if self.size else out[..., 0]).astype(jnp.float32)

@@ -68,6 +68,13 @@ class Config:
     # Train the critic on every replayed step's real lambda-return, not only the last
     # `imag_last` (the earlier steps bootstrap from the slow critic); see replay_value_loss.
     repval_full: bool = False
+    # Action-features field only: a Q head, Q(s, a) from the latent and each action's features,
+    # trained on every replayed step's real lambda-return (bootstrapped from max_a Q), and an
+    # actor term over every replayed state, sum_a pi(a) sg(Q(s, a) - E_pi Q) / scale; see
+    # losses.q_losses. Ranks actions by real afterstates, not by imagined next states.
+    qhead: bool = False
+    scale_qval: float = 1.0
+    scale_qpolicy: float = 1.0
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.

@@ -32,6 +32,8 @@ class Nets(NamedTuple):
     # With an action-features field (A, F) only, else None:
     afeat: codec.Head | None = None  # symlog of the action features, (A * F), for imagination.
     scorer: codec.ActionScorer | None = None  # Per-action logits added to the actor's.
+    # With `qhead` only: twohot logits of Q(s, a) for every action from its features, (A, bins).
+    qnet: codec.ActionScorer | None = None
 
 
 def spec_tuple(obs_spec: Mapping[str, Any]) -> tuple:
@@ -54,6 +56,9 @@ def build_nets(config: Config, obs_spec: Mapping[str, Any], num_actions: int) ->
     has_mask = codec.mask_field(obs_spec) is not None
     afeat_key = codec.action_features_field(obs_spec)
     afeat_size = 0 if afeat_key is None else math.prod(obs_spec[afeat_key].shape)
+    if c.qhead and afeat_key is None:
+        raise ValueError("qhead: got True; the Q head scores actions by their features and needs "
+                         "an observation field of kind 'action_features'")  # fmt: skip
     if afeat_key is not None and obs_spec[afeat_key].shape[0] != num_actions:
         raise ValueError(f"obs_spec[{afeat_key!r}].shape: got {obs_spec[afeat_key].shape}; the "
                          f"first axis must be num_actions={num_actions}")  # fmt: skip
@@ -79,6 +84,9 @@ def build_nets(config: Config, obs_spec: Mapping[str, Any], num_actions: int) ->
         afeat=head(1, afeat_size) if afeat_key else None,
         scorer=codec.ActionScorer(c.actor_layers, c.units, c.actor_outscale, dtype=dt)
         if afeat_key
+        else None,
+        qnet=codec.ActionScorer(c.critic_layers, c.units, 0.0, dtype=dt, size=c.bins)
+        if afeat_key and c.qhead
         else None,
     )
 
@@ -135,9 +143,11 @@ def init_params(
         module = getattr(nets, name)
         if module is not None:
             params[name] = module.init(keys[name], feat)
-    if nets.scorer is not None:
-        afeat = obs[codec.action_features_field(obs_spec)].astype(jnp.float32)
-        params["scorer"] = nets.scorer.init(keys["scorer"], feat, afeat)
+    for name in ("scorer", "qnet"):
+        module = getattr(nets, name)
+        if module is not None:
+            afeat = obs[codec.action_features_field(obs_spec)].astype(jnp.float32)
+            params[name] = module.init(keys[name], feat, afeat)
     return jax.tree.map(lambda x: x.astype(jnp.float32), params)
 
 
