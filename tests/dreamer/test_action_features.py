@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dreamer_jax import Agent, get_config, losses
+from dreamer_jax import Agent, get_config, losses, outs
 from tests.dreamer import fakes
 
 A, F = 8, 3
@@ -79,15 +79,15 @@ def test_rssm_action_input_carries_the_chosen_features(agent):
     np.testing.assert_array_equal(carry.prev_features, want)
 
 
-@pytest.mark.parametrize("all_actions", [False, True])
-def test_actor_learns_to_rank_actions_by_their_features(agent, all_actions):
+@pytest.mark.parametrize("option", ["", "all_actions", "qhead"])
+def test_actor_learns_to_rank_actions_by_their_features(agent, option):
     """The contextual bandit of `bandit_batch`: the best index is random at every step, so a
     latent-only actor stays at chance (~1/3 of choices best, ties included); ranking by
     features wins. The reward model needs ~500 updates to read the chosen action's features
     (before, the best share stays at chance); the actor follows within ~200. With
     `all_actions` the actor learns from every action's one-step value instead of the
-    sampled one's return."""
-    agent = Agent(agent.config.replace(all_actions=all_actions), SPEC, A)
+    sampled one's return; with `qhead` also from the Q head's values on every replayed state."""
+    agent = Agent(agent.config.replace(**({option: True} if option else {})), SPEC, A)
     rng = np.random.default_rng(1)
     state = agent.init(jax.random.key(0))
     for i in range(800):
@@ -103,3 +103,34 @@ def test_actor_learns_to_rank_actions_by_their_features(agent, all_actions):
     best = f0.max(-1)
     assert (got == best).mean() > 0.9, ((got == best).mean(), got.mean())
     assert got.mean() > 2.5, got.mean()  # A random choice averages 1.5.
+    if option == "qhead":
+        assert float(metrics["q/actor_agrees"]) > 0.8, metrics["q/actor_agrees"]
+
+
+def test_qhead_values_follow_the_chosen_features(agent):
+    """The Q head alone (no actor terms, no world-model gradient to lean on) learns the
+    bandit's Q(s, a) = feature 0 of a: its values rank the actions as the reward does."""
+    config = agent.config.replace(qhead=True, scale_policy=0.0, scale_qpolicy=0.0)
+    agent = Agent(config, SPEC, A)
+    rng = np.random.default_rng(2)
+    state = agent.init(jax.random.key(0))
+    for i in range(300):
+        state, metrics = agent.train_step(state, bandit_batch(rng), jax.random.key(i))
+    test = bandit_batch(np.random.default_rng(7), b=8, t=T)
+    kw = dict(config=config, spec=agent.obs_spec, num_actions=A)
+    world = losses.world_model_loss(agent.nets, state.params, test, jax.random.key(0), **kw)[2]
+    feats = test["placements"].astype(jnp.float32)
+    logits = agent.nets.qnet.apply(state.params["qnet"], world.feat, feats)
+    q = np.asarray(outs.twohot_mean(logits, outs.twohot_bins(config.bins)))
+    f0 = np.asarray(feats[..., 0])
+    # horizon 2: Q = f0(a) + 0.5 * (expected next reward, the same for every action).
+    corr = np.mean([np.corrcoef(q[b, t], f0[b, t])[0, 1] for b in range(8) for t in range(T)
+                    if f0[b, t].std() > 0])  # fmt: skip
+    assert corr > 0.9, corr
+
+
+def test_qhead_needs_action_features():
+    spec = {k: v for k, v in SPEC.items() if k != "placements"}
+    config = get_config("tiny", qhead=True)
+    with pytest.raises(ValueError, match="qhead"):
+        Agent(config, spec, A).init(jax.random.key(0))
