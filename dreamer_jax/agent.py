@@ -41,6 +41,13 @@ Deliberate differences from DreamerV3 (danijar/dreamerv3):
   `all_actions` replaces the REINFORCE term at each real start state by the expected one-step
   advantage over all allowed actions (one imagined step per action); `actent_anneal` decays
   the entropy bonus geometrically to `actent_final`.
+- `qhead` (off by default here, on in the Tetris configs): a model-free Q head beside the
+  world model, Q(s, a) from the latent and each action's real features, trained on the real
+  lambda-returns of every replayed step (bootstrapped from max_a Q, Peng's Q(lambda)); and an
+  actor term on every replayed state, sum_a pi(a) sg(Q(s, a) - E_pi Q) / scale (the return
+  normaliser's scale), beside the imagination term. Imagined one-step values of single
+  placements were dominated by the sampled latent's noise; the real afterstate features rank
+  placements without it (docs/RESULTS.md, session 5).
 """
 
 from __future__ import annotations
