@@ -133,7 +133,11 @@ def load_config_json(workdir: str) -> dict[str, Any] | None:
 
 
 # Fields added after runs were saved, with the value that reproduces those older runs.
-LEGACY_DEFAULTS = {("env", "placement_features"): False, ("env", "piece_reward"): 0.0}
+LEGACY_DEFAULTS = {
+    ("env", "placement_features"): False,
+    ("env", "piece_reward"): 0.0,
+    ("agent", "qhead"): None,  # None: the preset's value, off.
+}
 
 
 def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:

@@ -107,8 +107,19 @@ def test_saved_config_from_before_new_fields_loads(debug_config):
     field's default, which keeps the old behaviour; saved values win everywhere else."""
     saved = common.to_plain(debug_config)
     saved["env"]["width"] = 7
-    del saved["env"]["placement_features"], saved["env"]["piece_reward"]
+    del saved["env"]["placement_features"], saved["env"]["piece_reward"], saved["agent"]["qhead"]
     config = common.config_from_json(saved)
     assert config.env.placement_features is False and config.env.piece_reward == 0.0
+    assert config.agent.qhead is None  # The preset's value: off, as before the Q head.
     assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
     assert "placements" not in common.make_env(config).observation_spec()
+
+
+@pytest.mark.parametrize("export", ["standard_cpu60f_best", "standard_q60"])
+def test_committed_params_load(export):
+    """The params committed with docs/RESULTS.md load with the networks their run used (runs
+    saved before the Q head existed have none), so its reproduction commands keep working."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results", "params", export)
+    config, _, agent, params, _ = common.load_checkpoint(None, path, None)
+    assert ("qnet" in params) == bool(config.agent.qhead) == export.endswith("q60")
+    assert agent.nets.qnet is not None or "qnet" not in params
