@@ -86,6 +86,10 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     need(cap // config.num_envs >= max(config.seq_len, config.collect_steps), "replay_capacity",
          f"must hold max(seq_len, collect_steps) steps per env: >= "
          f"{max(config.seq_len, config.collect_steps) * config.num_envs}")  # fmt: skip
+    if config.agent.qhead and not config.env.placement_features:
+        raise UserError("config.agent.qhead: got True; the Q head scores placements by their "
+                        "features: needs env.placement_features=True (placement mode), or set "
+                        "agent.qhead=False")  # fmt: skip
     cur = config.curriculum
     if cur.enabled:
         limit = config.env.height - 4

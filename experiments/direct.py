@@ -20,6 +20,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.env.action_mode = "direct"
     # Afterstate features are per placement; direct mode has none.
     c.env.placement_features = False
+    # The Q head scores placements by those features, so it is off here too.
+    c.agent.qhead = False
     # Episodes are ~10-20x longer in steps than in placement mode.
     c.env.max_steps = 10_000
     return c

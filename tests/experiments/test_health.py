@@ -65,6 +65,15 @@ def test_shipped_configs_validate(name):
     env = common.make_env(config)
     agent = common.make_agent(config, env)
     assert agent.num_actions == env.num_actions
+    assert (agent.nets.qnet is not None) == bool(config.agent.qhead)
+
+
+def test_qhead_without_placement_features_is_refused():
+    path = os.path.join(os.path.dirname(common.__file__), "direct.py")
+    config = common.resolve(common.load_config_file(path))
+    config.agent.qhead = True
+    with pytest.raises(common.UserError, match=r"config.agent.qhead: got True.*placement_features"):
+        common.check_config(config, 1)
 
 
 def test_curves_plot_training_and_eval_points(tmp_path):
