@@ -52,5 +52,6 @@ def test_agent_beats_random_on_small_board_dense_reward(tmp_path, debug_config):
           f"({trained['pieces_mean']:.1f} pieces); random {rand['lines_mean']:.3f} "
           f"({rand['pieces_mean']:.1f} pieces)")  # fmt: skip
     assert 0.2 < rand["lines_mean"] < 0.8  # The baseline is what it should be on this board.
-    assert trained["lines_mean"] > 2 * rand["lines_mean"], (trained, rand)
-    assert trained["lines_mean"] > rand["lines_mean"] + 0.4, (trained, rand)
+    # With the Q head it cleared 43.9 lines/game (random 0.42); before it, 1.23.
+    assert trained["lines_mean"] > 10 * rand["lines_mean"], (trained, rand)
+    assert trained["lines_mean"] > 5.0, (trained, rand)
