@@ -281,6 +281,20 @@ def imagination_loss(
     return losses, metrics, norm, sg(ret[:, 0]).reshape((B, K))
 
 
+def replay_returns(
+    batch: Mapping[str, jax.Array], boot: jax.Array, config: Config, K: int
+) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+    """Lambda-returns of the real rewards of the last K replayed steps, bootstrapped from
+    `boot` (B, K), discount 1 - 1/horizon, cut at terminals and episode ends.
+    Returns (R (B, K - 1), is_last of those K steps as float (B, K))."""
+    disc = 1.0 - 1.0 / config.horizon
+    cont = (1.0 - batch["is_terminal"][:, -K:].astype(jnp.float32)) * disc
+    last = batch["is_last"][:, -K:].astype(jnp.float32)
+    reward = batch["reward"][:, -K:].astype(jnp.float32)
+    lam_return = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))
+    return lam_return(reward, cont, boot, last, config.lam), last
+
+
 def replay_value_loss(
     nets: Nets, params: Any, slow_critic: Any, world: WorldOut, batch: Mapping[str, jax.Array],
     boot: jax.Array, *, config: Config,
@@ -304,11 +318,7 @@ def replay_value_loss(
     slow = outs.twohot_mean(nets.critic.apply(slow_critic, sg(feat)), bins)
     if K > boot.shape[1]:
         boot = jnp.concatenate([sg(slow[:, : K - boot.shape[1]]), boot], 1)
-    disc = 1.0 - 1.0 / c.horizon
-    cont = (1.0 - batch["is_terminal"][:, -K:].astype(jnp.float32)) * disc
-    last = batch["is_last"][:, -K:].astype(jnp.float32)
-    reward = batch["reward"][:, -K:].astype(jnp.float32)
-    ret = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))(reward, cont, boot, last, c.lam)
+    ret, last = replay_returns(batch, boot, c, K)
     logits = nets.critic.apply(params["critic"], feat)[:, :-1]
     weight = 1.0 - last[:, :-1]
     loss = outs.twohot_loss(logits, sg(ret), bins) + c.slowreg * outs.twohot_loss(
@@ -341,11 +351,7 @@ def q_losses(
     q = sg(outs.twohot_mean(logits, bins))  # (B, T, A)
     best = jnp.where(allowed, q, -jnp.inf).max(-1)
     boot = jnp.where(allowed.any(-1), best, 0.0)
-    disc = 1.0 - 1.0 / c.horizon
-    cont = (1.0 - batch["is_terminal"].astype(jnp.float32)) * disc
-    last = batch["is_last"].astype(jnp.float32)
-    reward = batch["reward"].astype(jnp.float32)
-    ret = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))(reward, cont, boot, last, c.lam)
+    ret, last = replay_returns(batch, boot, c, batch["is_first"].shape[1])
     taken = jnp.take_along_axis(logits, batch["action"][..., None, None], -2)[..., 0, :]
     qval = (1.0 - last[:, :-1]) * outs.twohot_loss(taken[:, :-1], sg(ret), bins)
 
