@@ -1,7 +1,6 @@
 """dreamer_jax: a DreamerV3-style agent (world model, actor-critic, replay) in JAX and Flax."""
 
 from dreamer_jax.agent import Agent, PolicyCarry, TrainState, init, make_policy, make_train_step
-from dreamer_jax.bench import benchmark_train_step
 from dreamer_jax.configs import PRESETS, Config, ConfigError, get_config
 
 __all__ = [
@@ -11,7 +10,6 @@ __all__ = [
     "ConfigError",
     "PolicyCarry",
     "TrainState",
-    "benchmark_train_step",
     "get_config",
     "init",
     "make_policy",

@@ -8,7 +8,8 @@ env: environment steps/s for both action modes over a batch sweep, measured as
 heuristics: pieces/s of the baseline controllers, each piece scoring every placement.
 train: dreamer_jax `train_step` updates/s per preset and batch.
 loop: experiments.train's device loop (collect + train steps at the config's train ratio):
-  env steps/s and updates/s of `--loop_config` (experiments/loopbench.py).
+  env steps/s and updates/s of `--loop_config`.
+The measuring code is in `experiments.lib.bench`.
 
 Results are printed as a table and written to `--out` as JSON and markdown with the command,
 machine, backend and jax version.
@@ -16,20 +17,15 @@ machine, backend and jax version.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import platform
 import statistics
-import sys
-import time
-from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 from absl import app, flags
 
 import tetris_jax
+from experiments.lib import bench, runs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("what", ["env", "heuristics", "train", "loop"], "Benchmarks to run.")
@@ -38,66 +34,10 @@ flags.DEFINE_list("batches", ["1", "16", "256", "1024", "4096", "16384"], "Env b
 flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (the median is reported).")
 flags.DEFINE_integer("target_steps", 1 << 21, "Env steps per timed run (scan length x batch).")
 flags.DEFINE_bool("quick", False, "Tiny sizes and 2 repeats: checks that everything runs.")
-flags.DEFINE_string("out", "docs/results", "Folder for the JSON and markdown results.")
+flags.DEFINE_string("out", "runs/benchmark", "Folder for the JSON and markdown results "
+                    "(the committed figures are in docs/results: --out=docs/results replaces "
+                    "them).")  # fmt: skip
 flags.DEFINE_string("tag", "", "Suffix for the result file names (default: the backend).")
-
-
-def machine_info() -> dict:
-    """Where a figure was measured: machine, backend, devices, versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return {
-        "command": " ".join(
-            [os.path.basename(sys.executable), "-m", "experiments.benchmark"] + sys.argv[1:]
-        ),  # fmt: skip
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "host_cpu": cpu,
-        "host_cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],  # Shared machines.
-        "backend": jax.default_backend(),
-        "devices": [d.device_kind for d in jax.devices()],
-        "jax": jax.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def time_fn(fn: Callable, *args, repeats: int) -> tuple[float, list[float]]:
-    """(compile + first run seconds, list of timed run seconds)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        runs.append(time.perf_counter() - t0)
-    return first, runs
-
-
-def make_rollout(env: tetris_jax.Tetris, with_obs: bool) -> Callable:
-    """jit(scan(vmap(auto_reset_step))) over pre-drawn actions (T, B).
-
-    With `with_obs` the step's observation is written into the scan's carry, so XLA must
-    build it every step (as when it is stored in a replay buffer); without, only the reward
-    is kept and XLA drops the observation.
-    """
-
-    def body(carry, action):
-        state, obs, acc = carry
-        state, ts = jax.vmap(env.auto_reset_step)(state, action)
-        return (state, ts.observation if with_obs else obs, acc + jnp.sum(ts.reward)), None
-
-    @jax.jit
-    def rollout(state, obs, actions):
-        (state, obs, acc), _ = jax.lax.scan(body, (state, obs, jnp.float32(0)), actions)
-        return state, obs, acc
-
-    return rollout
 
 
 def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]:
@@ -117,8 +57,8 @@ def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]
                 keys = jax.random.split(jax.random.key(0), batch)
                 state, ts = jax.vmap(env.reset)(keys)
                 actions = jax.random.randint(jax.random.key(1), (length, batch), 0, env.num_actions)
-                first, runs = time_fn(make_rollout(env, with_obs), state, ts.observation,
-                                      actions, repeats=repeats)  # fmt: skip
+                first, runs = bench.time_fn(bench.make_env_rollout(env, with_obs), state,
+                                            ts.observation, actions, repeats=repeats)  # fmt: skip
                 med = statistics.median(runs)
                 rows.append({
                     "what": "env", "action_mode": mode, "batch": batch, "observation": with_obs,
@@ -133,11 +73,9 @@ def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]
 
 
 def bench_heuristics(batch: int, repeats: int, steps: int) -> list[dict]:
-    from tetris_jax import heuristics
-
     rows = []
     for name in ("random", "dellacherie", "el_tetris", "bcts"):
-        result = heuristics.benchmark_heuristics(name, batch=batch, steps=steps, repeats=repeats)
+        result = bench.benchmark_heuristics(name, batch=batch, steps=steps, repeats=repeats)
         rows.append({"what": "heuristics", "controller": name, "batch": batch, **result})
         print(f"heuristics {name:12s} batch {batch:6d} {result['pieces_per_s'] / 1e3:10.1f} "
               f"k pieces/s", flush=True)  # fmt: skip
@@ -145,8 +83,6 @@ def bench_heuristics(batch: int, repeats: int, steps: int) -> list[dict]:
 
 
 def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
-    from dreamer_jax import bench
-
     rows = []
     for preset in presets:
         for batch, seq_len in shapes:
@@ -158,12 +94,10 @@ def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int)
 
 
 def bench_loop(config_path: str, quick: bool, repeats: int) -> list[dict]:
-    from experiments import common, loopbench
-
     if quick:
         config_path = "experiments/debug.py"
-    config = common.load_config_file(config_path)
-    result = loopbench.benchmark_loop(config, iterations=5 if quick else 20, repeats=repeats)
+    config = runs.load_config_file(config_path)
+    result = bench.benchmark_loop(config, iterations=5 if quick else 20, repeats=repeats)
     print(f"loop {config_path} {result}", flush=True)
     return [{"what": "loop", "config": config_path, **result}]
 
@@ -215,7 +149,7 @@ def markdown(info: dict, rows: list[dict]) -> str:
 
 def main(argv):
     del argv
-    info = machine_info()
+    info = bench.machine_info()
     quick = FLAGS.quick
     repeats = 2 if quick else FLAGS.repeats
     rows: list[dict] = []

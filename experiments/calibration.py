@@ -24,6 +24,8 @@ import numpy as np
 from absl import app, flags
 
 from dreamer_jax import outs, rssm
+from experiments.lib import policies
+from tetris_jax import rollout
 
 FLAGS = flags.FLAGS
 
@@ -45,24 +47,15 @@ REPORT_STEPS = (0, 5, 10, 20, 40, 80, 160, 320)
 @functools.lru_cache(maxsize=4)
 def _rollout_fn(env, agent, games: int, steps: int, mode: str):
     bins = outs.twohot_bins(agent.config.bins)
-    from experiments.loop import policy_obs
 
     def run(params, key):
-        key, reset_key = jax.random.split(key)
-        states, ts = jax.vmap(env.reset)(jax.random.split(reset_key, games))
-
-        def body(c, k):
-            states, ts, carry, alive = c
-            action, carry = agent.policy(params, carry, policy_obs(ts), k, mode)
-            feat = rssm.features(carry.state)
-            value = outs.twohot_mean(agent.nets.critic.apply(params["critic"], feat), bins)
-            states, ts = jax.vmap(env.step)(states, action)
-            out = (value, jnp.where(alive, ts.reward, 0.0), alive)
-            return (states, ts, carry, alive & ~ts.is_last), out
-
-        init = (states, ts, agent.initial_carry(games), jnp.ones((games,), bool))
-        _, out = jax.lax.scan(body, init, jax.random.split(key, steps))
-        return out
+        act = policies.agent_policy(agent, params, mode)
+        _, tr = rollout.trace(env, act, key, num_games=games, steps=steps,
+                              carry=agent.initial_carry(games))  # fmt: skip
+        # The critic's value of the posterior state that chose each action (the carry after it).
+        feat = rssm.features(tr.info.state)
+        value = outs.twohot_mean(agent.nets.critic.apply(params["critic"], feat), bins)
+        return value, jnp.where(tr.going, tr.next_ts.reward, 0.0), tr.going
 
     return jax.jit(run)
 
@@ -94,15 +87,16 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
 
-    from experiments import common
+    from experiments.lib import runs
+    from experiments.lib.errors import UserError
 
     logging.set_verbosity(logging.WARNING)
     try:
         if FLAGS.games < 1 or FLAGS.max_pieces < 1:
-            raise common.UserError("--games and --max_pieces must be >= 1")
-        _, env, agent, params, step = common.load_checkpoint(FLAGS.workdir, FLAGS.checkpoint,
+            raise UserError("--games and --max_pieces must be >= 1")
+        _, env, agent, params, step = runs.load_checkpoint(FLAGS.workdir, FLAGS.checkpoint,
                                                              FLAGS.step)  # fmt: skip
-    except common.UserError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     result = calibration(env, agent, params, jax.random.key(FLAGS.seed), games=FLAGS.games,

@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from experiments import monitor
+from experiments.lib import monitor
 
 FLAGS = flags.FLAGS
 

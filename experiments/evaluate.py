@@ -4,8 +4,9 @@
 Plays the games in parallel on device under the training rules (no training step limit and no
 curriculum: the empty-board standard game), with the greedy and/or sampled policy, and the
 baselines of tetris_jax.heuristics on the same seeds. Writes eval_<step>.json, eval_<step>.md
-and eval_<step>.gif to --out (default: the workdir or the export folder). `--export=PATH`
-writes a params-only export of the chosen checkpoint (small; for committed results).
+and eval_<step>.gif to --out (default: the workdir, or runs/eval/<name> for an export).
+`--export=PATH` writes a params-only export of the chosen checkpoint (small; for committed
+results).
 """
 
 from __future__ import annotations
@@ -32,8 +33,17 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
     flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game.")
     flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF.")
-    flags.DEFINE_string("out", None, "Output folder (default: the workdir or the export folder).")
+    flags.DEFINE_string("out", None, "Output folder (default: the workdir, or runs/eval/<name> "
+                        "for an export).")  # fmt: skip
     flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
+
+
+def default_out(workdir: str | None, checkpoint: str | None) -> str:
+    """Beside a training run (its workdir), or runs/eval/<export name> for an export: never
+    inside an export folder, which may be a committed result."""
+    if workdir:
+        return workdir
+    return os.path.join("runs", "eval", os.path.basename(os.path.normpath(checkpoint)))
 
 
 def markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
@@ -59,22 +69,24 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
              export=None, log=print) -> dict[str, Any]:  # fmt: skip
     import jax
 
-    from experiments import ckpt, common, play
+    from experiments.lib import checkpoints as ckpt
+    from experiments.lib import play, runs
+    from experiments.lib.errors import UserError
 
     for m in modes:
         if m not in ("greedy", "sample"):
-            raise common.UserError(f"--modes: got {m!r}; allowed: greedy, sample")
+            raise UserError(f"--modes: got {m!r}; allowed: greedy, sample")
     for b in baselines:
         if b not in play.BASELINES:
-            raise common.UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
+            raise UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
     if episodes < 1 or max_pieces < 1:
-        raise common.UserError("--episodes and --max_pieces must be >= 1")
-    config, env, agent, params, step = common.load_checkpoint(workdir, checkpoint, step)
-    out = out or workdir or checkpoint
+        raise UserError("--episodes and --max_pieces must be >= 1")
+    config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
+    out = out or default_out(workdir, checkpoint)
     os.makedirs(out, exist_ok=True)
     if export:
-        ckpt.export_params(export, params, common.to_plain(config))
-        common.dump_json(os.path.join(export, "export.json"), {"step": step})
+        ckpt.export_params(export, params, runs.to_plain(config))
+        runs.dump_json(os.path.join(export, "export.json"), {"step": step})
         log(f"exported params of step {step} to {export}")
     key = jax.random.key(seed)
     rows = []
@@ -99,7 +111,7 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
               "episodes": episodes, "max_pieces": max_pieces, "seed": seed, "rows": rows,
               "backend": jax.default_backend(), "jax": jax.__version__}  # fmt: skip
     base = os.path.join(out, f"eval_{step}")
-    common.dump_json(base + ".json", result)
+    runs.dump_json(base + ".json", result)
     with open(base + ".md", "w") as f:
         f.write(markdown(step, rows, rules))
     if gif:
@@ -115,7 +127,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
 
-    from experiments.common import UserError
+    from experiments.lib.errors import UserError
 
     logging.set_verbosity(logging.WARNING)
     try:

@@ -43,8 +43,8 @@ def main(argv: list[str]) -> None:
         jax.distributed.initialize()
     if FLAGS.compile_cache:
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(FLAGS.compile_cache))
-    from experiments.common import UserError
-    from experiments.runner import run
+    from experiments.lib.errors import UserError
+    from experiments.lib.trainer import run
 
     config = FLAGS.config
     if config is None:

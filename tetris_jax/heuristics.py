@@ -16,15 +16,12 @@ one elementwise kernel over (batch, num_actions) values.
 from __future__ import annotations
 
 import functools
-import statistics
-import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from tetris_jax import afterstates
+from tetris_jax import afterstates, rollout
 from tetris_jax.env import State, Tetris
 from tetris_jax.randomizer import mix32
 
@@ -118,20 +115,8 @@ def make_policy(env: Tetris, name: str, weights: dict[str, float] | None = None)
     return policy
 
 
-class PlayResult(NamedTuple):
-    """Per-game results of `play`, each (num_games,)."""
-
-    lines: jax.Array  # int32: lines cleared.
-    pieces: jax.Array  # int32: pieces locked on the board (a topping-out piece is not).
-    score: jax.Array  # int32: Guideline score.
-    capped: jax.Array  # bool: the game was still going at max_pieces (or hit env.max_steps).
-
-
-class _Carry(NamedTuple):
-    states: State
-    terminated: jax.Array
-    t: jax.Array
-    key: jax.Array
+# Per-game results of `play`: lines, pieces, score, capped (each (num_games,)).
+PlayResult = rollout.Games
 
 
 def game_keys(key: jax.Array, num_games: int) -> jax.Array:
@@ -139,25 +124,24 @@ def game_keys(key: jax.Array, num_games: int) -> jax.Array:
     return jax.random.split(jax.random.split(key)[1], num_games)
 
 
+def batch_policy(policy: Policy) -> rollout.Policy:
+    """A one-game controller `(state, key) -> action` as a `tetris_jax.rollout` policy."""
+
+    def act(carry, states, ts, key):
+        del ts
+        keys = jax.random.split(key, states.piece.shape[0])
+        return jax.vmap(policy)(states, keys), carry, ()
+
+    return act
+
+
 @functools.lru_cache(maxsize=32)
 def _play_fn(env: Tetris, name: str, num_games: int, max_pieces: int):
-    policy = make_policy(env, name)
+    act = batch_policy(make_policy(env, name))
 
     def run(key):
-        states, _ = jax.vmap(env.reset)(game_keys(key, num_games))
-        key = jax.random.split(key)[0]  # For the policy; game_keys uses the other half.
-        live = lambda c: (c.t < max_pieces) & ~jnp.all(c.states.done)
-
-        def body(c: _Carry) -> _Carry:
-            key, sub = jax.random.split(c.key)
-            actions = jax.vmap(policy)(c.states, jax.random.split(sub, num_games))
-            states, ts = jax.vmap(env.step)(c.states, actions)
-            return _Carry(states, c.terminated | ts.is_terminal, c.t + 1, key)
-
-        init = _Carry(states, jnp.zeros((num_games,), bool), jnp.int32(0), key)
-        c = jax.lax.while_loop(live, body, init)
-        s = c.states
-        return PlayResult(s.total_lines, s.pieces_placed, s.score, ~c.terminated)
+        r = rollout.play(env, act, key, num_games=num_games, max_pieces=max_pieces)
+        return rollout.games(r)
 
     return jax.jit(run)
 
@@ -176,42 +160,3 @@ def play(env: Tetris, policy_name: str, key: jax.Array, num_games: int,
         raise ValueError(f"heuristics: policy_name={policy_name!r} is not allowed; it must be "
                          f"one of {POLICIES}.")  # fmt: skip
     return _play_fn(env, policy_name, num_games, max_pieces)(key)
-
-
-def benchmark_heuristics(name: str, batch: int = 4096, steps: int = 64, repeats: int = 5,
-                         env: Tetris | None = None, seed: int = 0) -> dict:  # fmt: skip
-    """Pieces/s of a controller playing `batch` games (10x20 classic rules by default) for
-    `steps` decisions each, `jit(lax.scan(vmap(policy + auto_reset_step)))`. Games that end
-    restart; a restart step decides nothing and is not counted. The compile time (first call) is
-    reported apart (compile_s: the first call, compile included); pieces_per_s is the median
-    over `repeats` timed calls."""
-    env = Tetris(randomizer="uniform", queue_size=0) if env is None else env
-    policy = make_policy(env, name)
-
-    def run(states, key):
-        def body(carry, key):
-            states, decided = carry
-            actions = jax.vmap(policy)(states, jax.random.split(key, batch))
-            decided = decided + jnp.sum(~states.done, dtype=jnp.int32)
-            return (jax.vmap(env.auto_reset_step)(states, actions)[0], decided), None
-
-        (states, decided), _ = jax.lax.scan(body, (states, jnp.int32(0)),
-                                            jax.random.split(key, steps))  # fmt: skip
-        return states, decided
-
-    run = jax.jit(run)
-    key = jax.random.key(seed)
-    states, _ = jax.vmap(env.reset)(jax.random.split(key, batch))
-    t0 = time.perf_counter()
-    states, decided = jax.block_until_ready(run(states, jax.random.fold_in(key, 0)))
-    compile_s = time.perf_counter() - t0
-    times, counts = [], []
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        states, decided = jax.block_until_ready(run(states, jax.random.fold_in(key, i + 1)))
-        times.append(time.perf_counter() - t0)
-        counts.append(int(decided))
-    rates = [n / t for n, t in zip(counts, times, strict=True)]
-    return {"pieces_per_s": statistics.median(rates), "seconds": statistics.median(times),
-            "compile_s": compile_s, "steps": steps, "batch": batch, "repeats": repeats,
-            "env": repr(env), "backend": jax.default_backend()}  # fmt: skip

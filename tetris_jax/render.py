@@ -146,33 +146,27 @@ def save_gif(frames: Sequence, path: str, fps: float = 10, env: Tetris | None = 
 
 
 @functools.lru_cache(maxsize=16)
-def _act_and_step(env: Tetris, policy: Callable) -> Callable:
-    def run(state, key):
-        return env.step(state, policy(state, key))[0]
+def _trace_fn(env: Tetris, policy: Callable, steps: int) -> Callable:
+    from tetris_jax import heuristics, rollout
+
+    act = heuristics.batch_policy(policy)
+
+    def run(key):
+        last, tr = rollout.trace(env, act, key, num_games=1, steps=steps)
+        return tr.states, tr.going, last.states
 
     return jax.jit(run)
-
-
-@functools.lru_cache(maxsize=16)
-def _reset(env: Tetris) -> Callable:
-    return jax.jit(env.reset)
 
 
 def record_episode(env: Tetris, policy: Callable[[State, jax.Array], jax.Array], key: jax.Array,
                    max_steps: int = 1000) -> list[State]:  # fmt: skip
     """Plays one game with `policy(state, key) -> action` (e.g. `heuristics.make_policy`)
     and returns its states: the first from `env.reset`, then one per step, until the episode
-    ends or after `max_steps` steps. The compiled step is cached per (env, policy)."""
+    ends or after `max_steps` steps. Keys are used as in `tetris_jax.rollout` (the game is the
+    first of `rollout.play`'s games for the same key). Compiled once per (env, policy, steps)."""
     if not (isinstance(max_steps, int) and max_steps >= 0):
         raise ValueError(f"record_episode: max_steps={max_steps!r} must be an int >= 0.")
-    reset_key, key = jax.random.split(key)
-    state = _reset(env)(reset_key)[0]
-    step = _act_and_step(env, policy)
-    states = [state]
-    for _ in range(max_steps):
-        if bool(state.done):
-            break
-        key, sub = jax.random.split(key)
-        state = step(state, sub)
-        states.append(state)
-    return states
+    states, going, last = jax.device_get(_trace_fn(env, policy, max_steps)(key))
+    n = int(going[:, 0].sum())  # Steps taken before the game ended.
+    frames = [jax.tree.map(lambda x, t=t: x[t, 0], states) for t in range(n)]
+    return frames + [jax.tree.map(lambda x: x[0], last)]  # A frozen game's last state.

@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dreamer_jax import bench
 
-FieldSpec = bench._FieldSpec  # Mirror of tetris_jax.types.FieldSpec.
+class FieldSpec(NamedTuple):
+    """Same fields as tetris_jax.types.FieldSpec (these tests do not import tetris_jax)."""
+
+    shape: tuple
+    dtype: str
+    kind: str
+    num_classes: int = 2
+
+
+def tetris_like_spec(
+    rows: int = 20, width: int = 10, queue: int = 5, num_actions: int = 80
+) -> dict[str, Any]:
+    """An observation spec shaped like tetris_jax's placement-mode observation."""
+    f = FieldSpec
+    return {
+        "board": f((rows, width), "bool", "binary"),
+        "active": f((rows, width), "bool", "binary"),
+        "piece": f((), "int32", "categorical", 7),
+        "rotation": f((), "int32", "categorical", 4),
+        "queue": f((queue,), "int32", "categorical", 7),
+        "hold": f((), "int32", "categorical", 8),
+        "can_hold": f((), "bool", "binary"),
+        "action_mask": f((num_actions,), "bool", "mask"),
+    }
 
 
 def tetris_spec(rows: int = 8, width: int = 6, queue: int = 3, actions: int = 12) -> dict:
-    return bench.tetris_like_spec(rows, width, queue, actions)
+    return tetris_like_spec(rows, width, queue, actions)
 
 
 def random_obs(spec: dict, lead: tuple, seed: int = 0) -> dict:

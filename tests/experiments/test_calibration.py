@@ -3,7 +3,8 @@
 import jax
 import numpy as np
 
-from experiments import calibration, common
+from experiments import calibration
+from experiments.lib import build
 
 
 def test_realised_returns_and_untrained_critic(debug_config):
@@ -11,8 +12,8 @@ def test_realised_returns_and_untrained_critic(debug_config):
     from the first step is just under the lines of the game; an untrained critic (zero output
     kernel) gives every state the same value."""
     debug_config.env.reward_mode = "lines_only"
-    env = common.make_env(debug_config, evaluation=True)
-    agent = common.make_agent(debug_config, env)
+    env = build.make_env(debug_config, evaluation=True)
+    agent = build.make_agent(debug_config, env)
     params = agent.init(jax.random.key(0)).params
     games, cap = 32, 60
     result = calibration.calibration(env, agent, params, jax.random.key(1), games=games,

@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from experiments import ckpt, common
+from experiments.lib import checkpoints as ckpt
+from experiments.lib.errors import UserError
 
 
 @flax.struct.dataclass
@@ -44,11 +45,11 @@ def test_keeps_last_k_plus_best(tmp_path):
     assert float(restored.replay[0]) == 40.0
     params, step = c.restore_params({"w": jax.ShapeDtypeStruct((3,), jnp.float32)})
     assert step == 50 and float(params["w"][0]) == 50.0
-    with pytest.raises(common.UserError, match="no such checkpoint"):
+    with pytest.raises(UserError, match="no such checkpoint"):
         c.restore_params({"w": jax.ShapeDtypeStruct((3,), jnp.float32)}, 30)
     c.close()
 
 
 def test_missing_checkpoints(tmp_path):
-    with pytest.raises(common.UserError, match="no checkpoints"):
+    with pytest.raises(UserError, match="no checkpoints"):
         ckpt.Checkpointer(str(tmp_path), create=False)

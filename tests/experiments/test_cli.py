@@ -53,11 +53,11 @@ def test_bad_values_are_refused_before_heavy_work(tmp_path):
 
 
 def test_changed_config_is_refused_and_workdir_untouched(tmp_path, debug_config):
-    from experiments import common
+    from experiments.lib import runs
 
     workdir = tmp_path / "run"
     workdir.mkdir()
-    common.dump_json(str(workdir / "config.json"), common.to_plain(debug_config))
+    runs.dump_json(str(workdir / "config.json"), runs.to_plain(debug_config))
     (workdir / "metrics.jsonl").write_text(json.dumps({"env_steps": 32}) + "\n")
     before = _snapshot(workdir)
     r = _run("train", DEBUG, f"--workdir={workdir}", "--config.seed=7", "--config.num_envs=8")
@@ -68,9 +68,9 @@ def test_changed_config_is_refused_and_workdir_untouched(tmp_path, debug_config)
 
 
 def test_evaluate_without_checkpoints(tmp_path, debug_config):
-    from experiments import common
+    from experiments.lib import runs
 
-    common.dump_json(str(tmp_path / "config.json"), common.to_plain(debug_config))
+    runs.dump_json(str(tmp_path / "config.json"), runs.to_plain(debug_config))
     r = _run("evaluate", f"--workdir={tmp_path}", "--episodes=2")
     assert r.returncode == 2 and "no checkpoints" in r.stderr, r.stderr[-2000:]
 

@@ -9,21 +9,24 @@ import os
 import numpy as np
 import pytest
 
-from experiments import common, loop, monitor, runner
+import experiments
+from experiments.lib import build, loop, monitor, runs, trainer
+from experiments.lib.errors import UserError
 
 
 def test_nonfinite_metric_is_named():
     ok = {"loss/total": np.float32(1.0), "param_norm": np.float32(3.0)}
-    assert runner._finite([ok, ok]) is None
-    assert runner._finite([ok, {**ok, "param_norm": np.float32(math.inf)}]) == "param_norm"
-    assert runner._finite([{**ok, "loss/total": np.float32(math.nan)}]) == "loss/total"
+    assert trainer.first_non_finite([ok, ok]) is None
+    bad_norm = {**ok, "param_norm": np.float32(math.inf)}
+    assert trainer.first_non_finite([ok, bad_norm]) == "param_norm"
+    assert trainer.first_non_finite([{**ok, "loss/total": np.float32(math.nan)}]) == "loss/total"
 
 
 def test_config_diff_lists_fields(debug_config):
-    a = common.to_plain(debug_config)
+    a = runs.to_plain(debug_config)
     debug_config.seed = 3
     debug_config.env.width = 7
-    diff = common.config_diff(a, common.to_plain(debug_config))
+    diff = runs.config_diff(a, runs.to_plain(debug_config))
     assert diff == ["env.width: 6 -> 7", "seed: 0 -> 3"]
 
 
@@ -59,21 +62,21 @@ def test_progress_line():
 @pytest.mark.parametrize("name", ["lines_only", "standard", "direct", "debug"])
 def test_shipped_configs_validate(name):
     """Every config file users run passes the up-front checks and builds its env and agent."""
-    path = os.path.join(os.path.dirname(common.__file__), f"{name}.py")
-    config = common.resolve(common.load_config_file(path))
-    common.check_config(config, 1)
-    env = common.make_env(config)
-    agent = common.make_agent(config, env)
+    path = os.path.join(os.path.dirname(experiments.__file__), f"{name}.py")
+    config = build.resolve(runs.load_config_file(path))
+    build.check_config(config, 1)
+    env = build.make_env(config)
+    agent = build.make_agent(config, env)
     assert agent.num_actions == env.num_actions
     assert (agent.nets.qnet is not None) == bool(config.agent.qhead)
 
 
 def test_qhead_without_placement_features_is_refused():
-    path = os.path.join(os.path.dirname(common.__file__), "direct.py")
-    config = common.resolve(common.load_config_file(path))
+    path = os.path.join(os.path.dirname(experiments.__file__), "direct.py")
+    config = build.resolve(runs.load_config_file(path))
     config.agent.qhead = True
-    with pytest.raises(common.UserError, match=r"config.agent.qhead: got True.*placement_features"):
-        common.check_config(config, 1)
+    with pytest.raises(UserError, match=r"config.agent.qhead: got True.*placement_features"):
+        build.check_config(config, 1)
 
 
 def test_curves_plot_training_and_eval_points(tmp_path):
@@ -100,7 +103,7 @@ def test_random_baseline_in_direct_mode():
     """Direct mode has a random-move baseline (heuristics need placement mode)."""
     import jax
 
-    from experiments import play
+    from experiments.lib import play
     from tetris_jax import Tetris
 
     env = Tetris(height=8, width=6, action_mode="direct", queue_size=1)
@@ -114,14 +117,14 @@ def test_random_baseline_in_direct_mode():
 def test_saved_config_from_before_new_fields_loads(debug_config):
     """A config.json saved before a field existed (e.g. exported params) loads with that
     field's default, which keeps the old behaviour; saved values win everywhere else."""
-    saved = common.to_plain(debug_config)
+    saved = runs.to_plain(debug_config)
     saved["env"]["width"] = 7
     del saved["env"]["placement_features"], saved["env"]["piece_reward"], saved["agent"]["qhead"]
-    config = common.config_from_json(saved)
+    config = runs.config_from_json(saved)
     assert config.env.placement_features is False and config.env.piece_reward == 0.0
     assert config.agent.qhead is None  # The preset's value: off, as before the Q head.
     assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
-    assert "placements" not in common.make_env(config).observation_spec()
+    assert "placements" not in build.make_env(config).observation_spec()
 
 
 @pytest.mark.parametrize("export", ["standard_cpu60f_best", "standard_q60"])
@@ -129,6 +132,6 @@ def test_committed_params_load(export):
     """The params committed with docs/RESULTS.md load with the networks their run used (runs
     saved before the Q head existed have none), so its reproduction commands keep working."""
     path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results", "params", export)
-    config, _, agent, params, _ = common.load_checkpoint(None, path, None)
+    config, _, agent, params, _ = runs.load_checkpoint(None, path, None)
     assert ("qnet" in params) == bool(config.agent.qhead) == export.endswith("q60")
     assert agent.nets.qnet is not None or "qnet" not in params

@@ -14,7 +14,8 @@ from __future__ import annotations
 import jax
 import pytest
 
-from experiments import ckpt, common, play, runner
+from experiments.lib import build, play, trainer
+from experiments.lib import checkpoints as ckpt
 
 
 @pytest.mark.slow
@@ -34,12 +35,12 @@ def test_agent_beats_random_on_small_board_dense_reward(tmp_path, debug_config):
     c.agent.lr, c.agent.warmup = 1e-3, 100
     c.log_every, c.eval_episodes = 50, 0
     workdir = str(tmp_path / "run")
-    summary = runner.run(c, workdir, log=print)
+    summary = trainer.run(c, workdir, log=print)
     assert summary["stopped"] == "end"
 
-    config = common.resolve(c)
-    env = common.make_env(config, evaluation=True)
-    agent = common.make_agent(config, env)
+    config = build.resolve(c)
+    env = build.make_env(config, evaluation=True)
+    agent = build.make_agent(config, env)
     abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
     checkpoints = ckpt.Checkpointer(workdir, create=False)
     params, _ = checkpoints.restore_params(abstract, None)

@@ -10,7 +10,9 @@ import signal
 import pytest
 from tbreader import scalar_tags
 
-from experiments import common, evaluate, loopbench, monitor, runner
+from experiments import evaluate
+from experiments.lib import bench, monitor, trainer
+from experiments.lib.errors import UserError
 
 
 def _rows(workdir):
@@ -30,7 +32,7 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
 
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        first = runner.run(debug_config, workdir, install_signals=True, log=interrupting_log)
+        first = trainer.run(debug_config, workdir, install_signals=True, log=interrupting_log)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -46,7 +48,7 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
         f.write(json.dumps({"env_steps": stopped_at + per_iter, "ghost": 1}) + "\n")
 
     log2 = []
-    second = runner.run(debug_config, workdir, log=log2.append)
+    second = trainer.run(debug_config, workdir, log=log2.append)
     assert any(t.startswith("resumed from") for t in log2), log2[:3]
     assert second["stopped"] == "end"
     assert second["training"]["env_steps"] == debug_config.total_env_steps
@@ -98,13 +100,13 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
         for name in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(b"garbage")
-    with pytest.raises(common.UserError, match="cannot be restored"):
+    with pytest.raises(UserError, match="cannot be restored"):
         evaluate.evaluate(str(bad), episodes=2, max_pieces=5, baselines=(), gif=False)
-    with pytest.raises(common.UserError, match="no such checkpoint"):
+    with pytest.raises(UserError, match="no such checkpoint"):
         evaluate.evaluate(workdir, step=step + 1, episodes=2, max_pieces=5, gif=False)
 
     # The loop benchmark (experiments.benchmark --what=loop) on the same, now compiled, config.
-    r = loopbench.benchmark_loop(debug_config, iterations=2, repeats=1)
+    r = bench.benchmark_loop(debug_config, iterations=2, repeats=1)
     assert r["env_steps_per_s"] > 0 and r["updates_per_s"] > 0
     assert r["replayed_steps_per_s"] == r["updates_per_s"] * 4 * 16
 
@@ -112,14 +114,14 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
 def test_train_minutes_budget_is_summed_over_resumes(tmp_path, debug_config):
     """A spent wall-clock budget ends the run (as `end`) without collecting more."""
     workdir = str(tmp_path / "run")
-    first = runner.run(debug_config, workdir, max_iterations=2, log=lambda _: None)
+    first = trainer.run(debug_config, workdir, max_iterations=2, log=lambda _: None)
     assert first["stopped"] == "stopped: max_iterations", first["stopped"]
     steps, wall = first["training"]["env_steps"], first["training"]["wall_s"]
     assert steps == 2 * debug_config.num_envs * debug_config.collect_steps
     # Resume with a budget below the time already spent: nothing more is collected.
     debug_config.train_minutes = wall / 60 / 2
     log = []
-    second = runner.run(debug_config, workdir, allow_config_change=True, log=log.append)
+    second = trainer.run(debug_config, workdir, allow_config_change=True, log=log.append)
     assert second["stopped"] == f"end: train_minutes={wall / 120} spent", second["stopped"]
     assert second["training"]["env_steps"] == steps
     assert second["training"]["checkpoints"] == [steps]

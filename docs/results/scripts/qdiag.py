@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from dreamer_jax import codec, losses, outs
-from experiments import common
-from experiments.loop import policy_obs
+from experiments.lib import runs
+from experiments.lib.policies import policy_obs
 
 GAMES, STEPS, SAMPLES = 16, 30, 8
 
 
 def main(workdir: str, step: int) -> None:
-    _, env, agent, params, _ = common.load_checkpoint(workdir, None, step)
+    _, env, agent, params, _ = runs.load_checkpoint(workdir, None, step)
     bins = outs.twohot_bins(agent.config.bins)
     A, nets = agent.num_actions, agent.nets
     spec = dict(agent.obs_spec)

@@ -1,23 +1,17 @@
-"""Shared by the entry points: build the env and agent from a config, check it, compare configs."""
+"""The env and the agent of an experiment config, and the config's checks (before any work)."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import jax
 import ml_collections
 
 from dreamer_jax import configs as agent_configs
+from dreamer_jax import replay
 from dreamer_jax.agent import Agent
+from experiments.lib.errors import UserError
 from tetris_jax import Tetris
-
-CONFIG_JSON = "config.json"
-
-
-class UserError(Exception):
-    """A mistake a user can fix (bad config, bad workdir, missing checkpoint): no traceback."""
 
 
 def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -103,108 +97,20 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
             raise UserError(f"config.curriculum.anneal_steps: got {cur.anneal_steps!r}; >= 0")
 
 
-def to_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    return json.loads(config.to_json())
-
-
-def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Lines 'field: saved -> current' for every field that differs."""
-    a, b = flat(saved), flat(current)
-    missing = object()
-    return [
-        f"{k}: {a.get(k, missing) if k in a else '<absent>'} -> {b[k] if k in b else '<absent>'}"
-        for k in sorted(set(a) | set(b))
-        if a.get(k, missing) != b.get(k, missing)
-    ]
-
-
-def load_config_json(workdir: str) -> dict[str, Any] | None:
-    path = os.path.join(workdir, CONFIG_JSON)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-# Fields added after runs were saved, with the value that reproduces those older runs.
-LEGACY_DEFAULTS = {
-    ("env", "placement_features"): False,
-    ("env", "piece_reward"): 0.0,
-    ("agent", "qhead"): None,  # None: the preset's value, off.
-}
-
-
-def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
-    """A saved config. Fields it lacks (added to the configs since it was saved) take the
-    value that keeps the old behaviour (`LEGACY_DEFAULTS`, else the current default)."""
-    from experiments import lines_only
-
-    def merge(base: dict[str, Any], saved: dict[str, Any], path: tuple) -> dict[str, Any]:
-        out = {k: LEGACY_DEFAULTS.get((*path, k), v) for k, v in base.items()}
-        for k, v in saved.items():
-            nested = isinstance(v, dict) and isinstance(base.get(k), dict)
-            out[k] = merge(base[k], v, (*path, k)) if nested else v
-        return out
-
-    return ml_collections.ConfigDict(merge(lines_only.get_config().to_dict(), d, ()))
-
-
-def is_main_process() -> bool:
-    return jax.process_index() == 0
-
-
-def dump_json(path: str, obj: Any) -> None:
-    """Write JSON atomically (a crash never leaves half a file)."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(path + ".tmp", path)
-
-
-def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """`get_config()` of a config file given by path (as --config takes it)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_config_file", path)
-    if spec is None or spec.loader is None or not os.path.exists(path):
-        raise UserError(f"{path}: no such config file")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
-def load_checkpoint(workdir: str | None, checkpoint: str | None, step: int | None):
-    """(config ConfigDict, env, agent, params, step) from a workdir checkpoint or an export;
-    the env has the evaluation rules (no training step limit)."""
-    from experiments import ckpt
-
-    if bool(workdir) == bool(checkpoint):
-        raise UserError("give exactly one of --workdir and --checkpoint")
-    folder = workdir or checkpoint
-    if not os.path.isdir(folder):
-        raise UserError(f"{folder}: no such folder")
-    saved = load_config_json(folder)
-    if saved is None:
-        raise UserError(f"{folder}: no {CONFIG_JSON} (not a training run or export)")
-    config = config_from_json(saved)
-    env = make_env(config, evaluation=True)
-    agent = make_agent(config, env)
-    abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
-    if checkpoint:
-        params = ckpt.load_exported(checkpoint, abstract)
-        info_path = os.path.join(checkpoint, "export.json")
-        step = json.load(open(info_path))["step"] if os.path.exists(info_path) else 0
-    else:
-        checkpoints = ckpt.Checkpointer(workdir, create=False)
-        params, step = checkpoints.restore_params(abstract, step)
-        checkpoints.close()
-    return config, env, agent, params, step
+def check_replay_memory(config: ml_collections.ConfigDict, spec: dict[str, Any]) -> int:
+    """Bytes per device of the replay of rows `spec`; UserError (before any allocation) if it
+    cannot fit in `replay_memory_fraction` of a device's memory."""
+    total = replay.storage_bytes(spec, capacity=config.replay_capacity, num_envs=config.num_envs)
+    per_device = total // jax.device_count()
+    available, source = replay.device_memory_bytes(jax.local_devices()[0])
+    budget = int(available * config.replay_memory_fraction)
+    if per_device > budget:
+        per_step = total / config.replay_capacity
+        most = int(budget * jax.device_count() / per_step) // config.num_envs * config.num_envs
+        raise UserError(
+            f"config.replay_capacity: got {config.replay_capacity:,} steps = {total:,} bytes "
+            f"({per_step:.0f} bytes/step, {per_device:,} per device), more than "
+            f"replay_memory_fraction={config.replay_memory_fraction} of {available:,} bytes "
+            f"({source}); allowed: replay_capacity <= {most:,}"
+        )
+    return per_device

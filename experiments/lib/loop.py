@@ -10,7 +10,7 @@ and the replay's env axis are sharded over a 1-D mesh ("data"); parameters are r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -21,7 +21,8 @@ from jax.sharding import PartitionSpec as P
 
 from dreamer_jax import replay
 from dreamer_jax.agent import Agent, PolicyCarry, TrainState
-from tetris_jax import State, Tetris, TimeStep
+from experiments.lib import policies
+from tetris_jax import State, Tetris, TimeStep, rollout
 
 FLAGS = ("is_first", "is_last", "is_terminal")
 
@@ -49,13 +50,11 @@ def replay_spec(env: Tetris) -> dict[str, jax.ShapeDtypeStruct]:
     return spec
 
 
-def policy_obs(ts: TimeStep) -> dict[str, jax.Array]:
-    return {**observation_fields(ts.observation), "is_first": ts.is_first}
+class Collecting(NamedTuple):
+    """The scan carry of `collect`."""
 
-
-def observation_fields(obs) -> dict[str, jax.Array]:
-    """The observation's fields as a dict, without the optional ones the env does not emit."""
-    return {k: v for k, v in obs._asdict().items() if v is not None}
+    rollout: rollout.Rollout
+    ep_return: jax.Array  # (N,) float32 return of the running episodes so far.
 
 
 def make_mesh() -> Mesh:
@@ -118,10 +117,9 @@ def make_collect(
 ):  # fmt: skip
     """Jitted collect(state, env_steps) -> (state, stats); `state` is donated."""
     split = NamedSharding(mesh, P("data"))
-    step_fn = jax.vmap(env.auto_reset_step)
 
     def collect(state: LoopState, env_steps: jax.Array):
-        key, k_board, k_scan = jax.random.split(state.key, 3)
+        key, k_board, k_roll = jax.random.split(state.key, 3)
         boards = None
         if curriculum is not None:
             top = max_curriculum_rows(env_steps, max_rows=curriculum["max_rows"],
@@ -130,18 +128,13 @@ def make_collect(
                                        curriculum["holes_per_row"])  # fmt: skip
             boards = jax.lax.with_sharding_constraint(boards, split)
 
-        def body(carry, k):
-            env_state, last, pc, ret = carry
-            obs = policy_obs(last)
-            action, pc = agent.policy(state.agent.params, pc, obs, k, "sample")
-            if boards is None:
-                env_state, ts = step_fn(env_state, action)
-            else:
-                env_state, ts = step_fn(env_state, action, boards)
-            row = observation_fields(last.observation)
-            row.update(action=action, reward=last.reward, is_first=last.is_first,
+        def body(c: Collecting, _):
+            r, tr = rollout.step(env, act, c.rollout, auto_reset=True, boards=boards)
+            last, ts = tr.ts, tr.next_ts
+            row = policies.observation_fields(last.observation)
+            row.update(action=tr.action, reward=last.reward, is_first=last.is_first,
                        is_last=last.is_last, is_terminal=last.is_terminal)  # fmt: skip
-            ret = jnp.where(ts.is_first, 0.0, ret + ts.reward)
+            ret = jnp.where(ts.is_first, 0.0, c.ep_return + ts.reward)
             end = ts.is_last
             m = ts.metrics
             ended = lambda x: jnp.sum(jnp.where(end, x, 0).astype(jnp.float32))
@@ -153,18 +146,21 @@ def make_collect(
                 "lines": jnp.sum(m["lines_cleared"]).astype(jnp.float32),
                 "reward": jnp.sum(ts.reward),
             }  # fmt: skip
-            return (env_state, ts, pc, ret), (row, stats)
+            return Collecting(r, ret), (row, stats)
 
-        keys = jax.random.split(k_scan, steps)
-        init = (state.env, state.last, state.policy, state.ep_return)
-        (env_state, last, pc, ret), (rows, stats) = jax.lax.scan(body, init, keys)
+        act = policies.agent_policy(agent, state.agent.params, "sample")
+        start = rollout.Rollout(state.env, state.last, state.policy,
+                                jnp.zeros((num_envs,), bool), k_roll, jnp.int32(0))  # fmt: skip
+        c, (rows, stats) = jax.lax.scan(body, Collecting(start, state.ep_return), None, steps)
         rows = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)  # (T, N, ...) -> (N, T, ...)
         buf = replay.add_sequence(state.replay, rows)
         stats = {k: (jnp.max(v) if k.endswith("_max") else jnp.sum(v)) for k, v in stats.items()}
         if boards is not None:
             stats["curriculum_rows"] = top.astype(jnp.float32)
         stats["replay_fill"] = replay.fill_fraction(buf)
-        new = state.replace(env=env_state, last=last, policy=pc, ep_return=ret, replay=buf, key=key)
+        r = c.rollout
+        new = state.replace(env=r.states, last=r.ts, policy=r.carry, ep_return=c.ep_return,
+                            replay=buf, key=key)  # fmt: skip
         return new, stats
 
     return jax.jit(collect, donate_argnums=0, out_shardings=(state_shardings, None))

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from experiments.common import UserError
+from experiments.lib.errors import UserError
 
 SCORES = "eval_scores.json"
 

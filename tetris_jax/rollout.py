@@ -1,0 +1,148 @@
+"""Games played by a policy: one step function, run to the games' end or for a fixed length.
+
+    policy(carry, states, ts, key) -> (actions, carry, info)
+
+acts on a batch of N games: `states` and `ts` are the vmapped env state and the time step to act
+on, `key` one key for the whole batch, `carry` whatever the policy keeps between steps (an RSSM
+state; `()` for a stateless controller) and `info` any per-step output to trace (`()` if none).
+
+Every rollout starts the same way and uses its keys the same way, so that the agent, the
+heuristic controllers and random play meet identical piece streams for the same key:
+`key, reset_key = split(key)`; game i starts from `env.reset(split(reset_key, N)[i])`; each step
+does `key, sub = split(key)` and gives `sub` to the policy.
+
+- `play` runs a `lax.while_loop` until every game has ended or made `max_pieces` decisions
+  (evaluation; heuristic baselines).
+- `trace` runs a `lax.scan` of a fixed number of steps and returns every step's `Transition`
+  (calibration, world-model reports, GIFs).
+- `step` is one step of either; with `auto_reset=True` finished games restart by themselves
+  (training collection, throughput benchmarks).
+
+In `play` and `trace` a game that has ended or reached the cap is frozen: its state and time step
+stop changing and `Transition.going` is False from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from tetris_jax.env import State, Tetris
+from tetris_jax.types import TimeStep
+
+Policy = Callable[[Any, State, TimeStep, jax.Array], tuple[jax.Array, Any, Any]]
+
+
+class Rollout(NamedTuple):
+    """The loop carry of N games."""
+
+    states: State  # (N, ...) env states.
+    ts: TimeStep  # (N, ...) the time steps to act on next.
+    carry: Any  # the policy's own carry.
+    terminated: jax.Array  # (N,) bool: the game ended by a top-out.
+    key: jax.Array  # typed PRNG key.
+    t: jax.Array  # () int32 steps taken.
+
+
+class Transition(NamedTuple):
+    """One step of N games, as `trace` returns it with a leading time axis (T, N, ...)."""
+
+    states: State  # the states acted on.
+    ts: TimeStep  # the time steps acted on.
+    action: jax.Array  # (N,) int32.
+    info: Any  # the policy's per-step output.
+    next_ts: TimeStep  # the time steps that followed (for frozen games: `ts` again).
+    going: jax.Array  # (N,) bool: the game was still going, so this step counted.
+
+
+class Games(NamedTuple):
+    """Per-game results of `play`, each (N,)."""
+
+    lines: jax.Array  # int32: lines cleared.
+    pieces: jax.Array  # int32: pieces locked on the board (the env's `pieces_placed`).
+    score: jax.Array  # int32: Guideline score.
+    capped: jax.Array  # bool: still going at the cap (not ended by a top-out).
+
+
+def step_limit(env: Tetris, max_pieces: int) -> int:
+    """Steps allowed per game: one per piece in placement mode, generous in direct mode."""
+    return max_pieces if env.action_mode == "placement" else max_pieces * 4 * env.rows
+
+
+def start(env: Tetris, key: jax.Array, num_games: int, carry: Any = ()) -> Rollout:
+    """N fresh games from `env.reset`, keys split from `key` as described above."""
+    key, reset_key = jax.random.split(key)
+    states, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_games))
+    return Rollout(states, ts, carry, jnp.zeros((num_games,), bool), key, jnp.int32(0))
+
+
+def going(r: Rollout, max_pieces: int | None) -> jax.Array:
+    """(N,) bool: the games that have not ended and are under the piece cap."""
+    live = ~r.states.done
+    return live if max_pieces is None else live & (r.states.pieces_placed < max_pieces)
+
+
+def _freeze(mask: jax.Array, new: Any, old: Any) -> Any:
+    pick = lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v)
+    return jax.tree.map(pick, new, old)
+
+
+def step(
+    env: Tetris,
+    policy: Policy,
+    r: Rollout,
+    *,
+    max_pieces: int | None = None,
+    auto_reset: bool = False,
+    boards: jax.Array | None = None,
+) -> tuple[Rollout, Transition]:
+    """One policy decision and env step of every game.
+
+    With `auto_reset` an ended game restarts (its reset shows up as the next step's is_first;
+    `boards` (N, height, width), if given, are the start boards of such restarts); otherwise
+    ended and capped games are frozen.
+    """
+    key, sub = jax.random.split(r.key)
+    action, carry, info = policy(r.carry, r.states, r.ts, sub)
+    if auto_reset:
+        args = (r.states, action) if boards is None else (r.states, action, boards)
+        states, ts = jax.vmap(env.auto_reset_step)(*args)
+        live = jnp.ones(action.shape, bool)
+    else:
+        live = going(r, max_pieces)
+        new_states, new_ts = jax.vmap(env.step)(r.states, action)
+        states, ts = _freeze(live, new_states, r.states), _freeze(live, new_ts, r.ts)
+    terminated = r.terminated | (live & ts.is_terminal)
+    out = Transition(r.states, r.ts, action, info, ts, live)
+    return Rollout(states, ts, carry, terminated, key, r.t + 1), out
+
+
+def games(r: Rollout) -> Games:
+    """The per-game results of a finished `play` or `trace`."""
+    s = r.states
+    return Games(s.total_lines, s.pieces_placed, s.score, ~r.terminated)
+
+
+def play(
+    env: Tetris, policy: Policy, key: jax.Array, *, num_games: int, max_pieces: int,
+    carry: Any = (),
+) -> Rollout:  # fmt: skip
+    """Plays N games until each tops out or reaches `max_pieces`; the final carry (`games(r)`
+    gives the results). Jit the caller."""
+    limit = step_limit(env, max_pieces)
+    live = lambda r: (r.t < limit) & jnp.any(going(r, max_pieces))
+    body = lambda r: step(env, policy, r, max_pieces=max_pieces)[0]
+    return jax.lax.while_loop(live, body, start(env, key, num_games, carry))
+
+
+def trace(
+    env: Tetris, policy: Policy, key: jax.Array, *, num_games: int, steps: int,
+    max_pieces: int | None = None, carry: Any = (),
+) -> tuple[Rollout, Transition]:  # fmt: skip
+    """`steps` steps of N games from the start: the final carry and every step's Transition,
+    stacked time-major (steps, N, ...). Jit the caller."""
+    body = lambda r, _: step(env, policy, r, max_pieces=max_pieces)
+    return jax.lax.scan(body, start(env, key, num_games, carry), None, length=steps)
