@@ -48,9 +48,10 @@ def to_cols(board: jax.Array) -> jax.Array:
 
 
 def to_board(cols: jax.Array, rows: int) -> jax.Array:
-    """(width,) uint32 columns -> (rows, width) bool board, row 0 at the TOP."""
+    """(..., width) uint32 columns -> (..., rows, width) bool board, row 0 at the TOP. Leading
+    axes are kept, so a batched `State`'s `board` works without a vmap."""
     shifts = jnp.arange(rows - 1, -1, -1, dtype=U32)[:, None]
-    return ((cols[None, :] >> shifts) & U32(1)).astype(bool)
+    return ((cols[..., None, :] >> shifts) & U32(1)).astype(bool)
 
 
 def lookup(table: np.ndarray, index) -> jax.Array:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -71,22 +74,64 @@ class State:
 
     @property
     def grid(self) -> jax.Array:
-        """(hidden_rows + height, width) bool locked cells, row 0 at the top."""
+        """(..., hidden_rows + height, width) bool locked cells, row 0 at the top; a batched
+        state (e.g. from `jax.vmap(env.reset)`) keeps its leading axes."""
         return bb.to_board(self.cols, self.hidden_rows + self.height)
 
     @property
     def board(self) -> jax.Array:
-        """(height, width) bool locked cells of the visible rows, row 0 at the top."""
+        """(..., height, width) bool locked cells of the visible rows, row 0 at the top."""
         return bb.to_board(self.cols, self.height)
 
 
-def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
+def _describe(value: Any) -> str:
+    """repr for plain values; dtype and shape for arrays (tracers have no values to show)."""
+    if isinstance(value, (jax.Array, np.ndarray)):
+        return f"<{value.dtype} array of shape {tuple(value.shape)}>"
+    return repr(value)
+
+
+def _check(name: str, value: Any, ok: bool, allowed: str, error: type = ValueError) -> None:
     if not ok:
-        raise ValueError(f"Tetris: {name}={value!r} is not allowed; {name} must be {allowed}.")
+        raise error(f"Tetris: {name}={_describe(value)} is not allowed; {name} must be {allowed}.")
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    """A finite int or float (numpy scalars too); bools are flags, not weights."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # An int too large for a float.
+        return False
+
+
+@functools.cache
+def _legacy_key_shape(impl: str) -> tuple[int, ...]:
+    """Shape of a raw uint32 key (`jax.random.PRNGKey`) under the default PRNG `impl`."""
+    del impl  # The cache key: the shape depends on the configured implementation.
+    return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
+
+
+_KEY_ALLOWED = ("a single JAX PRNG key, jax.random.key(seed) (or a legacy uint32 key of shape "
+                "{shape} from jax.random.PRNGKey(seed)); for a batch of keys, "
+                "jax.vmap(env.reset)(jax.random.split(key, n))")  # fmt: skip
+
+
+def _check_key(key: Any) -> None:
+    """Refuses anything but one key; dtype and shape are static, so this is trace-time only."""
+    dtype = getattr(key, "dtype", None)
+    legacy = _legacy_key_shape(str(jax.config.jax_default_prng_impl))
+    allowed = _KEY_ALLOWED.format(shape=legacy)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        _check("key", key, np.shape(key) == (), allowed)  # A batch of keys: vmap.
+        return
+    ok = dtype == np.uint32 and tuple(np.shape(key)) == legacy
+    _check("key", key, ok, allowed, TypeError)
 
 
 class Tetris:
@@ -104,7 +149,8 @@ class Tetris:
         SRS order (0, R, 2, L) and column the leftmost occupied column of the piece, clamped so
         the piece fits. The piece drops straight down from above (classic rules, no sliding);
         the game ends when it would rest with a cell above the visible rows (the board is then
-        left as it was). Every integer is accepted: values outside [0, num_actions) are clipped.
+        left as it was). Every integer is accepted: values outside [0, num_actions) are clipped
+        (floats and bools raise a TypeError; see `step`).
         `action_mask` marks the placements that do not top out, dropping clamped duplicates and
         rotations whose cells repeat an earlier rotation's (O: 1 rotation; I, S, Z: 2); if
         every placement tops out it marks all of those, so it is never empty.
@@ -152,9 +198,17 @@ class Tetris:
                isinstance(placement_features, bool)
                and not (placement_features and action_mode != "placement"),
                "a bool, and True only with action_mode='placement'")  # fmt: skip
+        _check("shaping", shaping, shaping is None or isinstance(shaping, Mapping),
+               f"None or a dict with keys in {sorted(DEFAULT_SHAPING)}")  # fmt: skip
         shaping = dict(DEFAULT_SHAPING if shaping is None else shaping)
         unknown = set(shaping) - set(DEFAULT_SHAPING)
         _check("shaping", shaping, not unknown, f"a dict with keys in {sorted(DEFAULT_SHAPING)}")
+        real = "a finite real number (int or float, not bool)"
+        for k, v in shaping.items():
+            _check(f"shaping[{k!r}]", v, _is_real(v), real)
+        _check("shaping_gamma", shaping_gamma, _is_real(shaping_gamma), real)
+        _check("game_over_penalty", game_over_penalty, _is_real(game_over_penalty), real)
+        _check("piece_reward", piece_reward, _is_real(piece_reward), real)
         self.height, self.width, self.hidden_rows = int(height), int(width), int(hidden_rows)
         self.rows = self.height + self.hidden_rows
         self.action_mode, self.reward_mode, self.randomizer = action_mode, reward_mode, randomizer
@@ -208,7 +262,11 @@ class Tetris:
     # ----- reset -----
 
     def reset(self, key: jax.Array, board: jax.Array | None = None) -> tuple[State, TimeStep]:
-        """Starts a game: an empty board, or `board` ((height, width), nonzero = filled)."""
+        """Starts a game: an empty board, or `board` ((height, width), nonzero = filled).
+
+        `key`: one `jax.random.key(seed)` (a legacy uint32 `jax.random.PRNGKey` also works);
+        vmap for a batch."""
+        _check_key(key)
         cols = jnp.zeros((self.width,), jnp.uint32)
         if board is not None:
             self._check_board(board)
@@ -238,13 +296,21 @@ class Tetris:
 
     def _check_board(self, board) -> None:
         shape = tuple(np.shape(board))
-        _check("board", f"<array of shape {shape}>", shape == (self.height, self.width),
+        shown = board if isinstance(board, (jax.Array, np.ndarray)) else np.asarray(board)
+        _check("board", shown, shape == (self.height, self.width),
                f"an array of shape (height, width) = {(self.height, self.width)}")  # fmt: skip
 
     # ----- step -----
 
     def step(self, state: State, action: jax.Array) -> tuple[State, TimeStep]:
-        """Advances one step. A state whose episode has ended is returned unchanged."""
+        """Advances one step. A state whose episode has ended is returned unchanged.
+
+        `action`: an integer of any integer dtype (floats and bools are refused with a
+        TypeError, not truncated); values outside [0, num_actions) are clipped. Concrete Python
+        and numpy ints of any size are clipped on the host, before the cast to int32. Under
+        `jit` or `vmap` the env only sees what JAX made of the argument: with x64 disabled JAX
+        refuses a Python int outside int32 and wraps int64 numpy values to int32, so clip
+        those before passing them in."""
         state, flags = self._transition(state, action)
         return state, self._timestep(state, flags)
 
@@ -278,8 +344,28 @@ class Tetris:
         new = pick(fresh, stepped)
         return new, self._timestep(new, pick(_Flags.first(), flags))
 
+    def _action(self, action: Any) -> jax.Array:
+        """`action` clipped to [0, num_actions) as int32 (see `step`). The checks read only the
+        dtype, static under jit; a traced int32 action gets the same clip as before."""
+        last = self.num_actions - 1
+        if isinstance(action, int) and not isinstance(action, bool):
+            return jnp.int32(min(max(action, 0), last))  # Any size: no int64 wrap on the way.
+        array = action if isinstance(action, jax.Array) else np.asarray(action)
+        if not jnp.issubdtype(array.dtype, jnp.integer):
+            shown = array if isinstance(action, (jax.Array, np.ndarray)) else action
+            _check("action", shown, False, f"an integer or an integer array (got dtype "
+                   f"{array.dtype}): floats are not rounded and bools are not actions",
+                   TypeError)  # fmt: skip
+        if isinstance(array, np.ndarray):  # Concrete: clip on the host, where int64 is exact.
+            return jnp.asarray(np.clip(array, 0, last).astype(np.int32))
+        info = jnp.iinfo(array.dtype)
+        if np.iinfo(np.int32).min <= info.min and info.max <= np.iinfo(np.int32).max:
+            return jnp.clip(array.astype(jnp.int32), 0, last)
+        # uint32 (or int64 / uint64 with x64): clip in the wide type, so the cast cannot wrap.
+        return jnp.clip(array, 0, last).astype(jnp.int32)
+
     def _transition(self, state: State, action: jax.Array) -> tuple[State, _Flags]:
-        action = jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
+        action = self._action(action)
         words = rng.words(state.seed, 2 * state.steps.astype(jnp.uint32), 2)
         if self.action_mode == "placement":
             new, lines, game_over, points = self._step_placement(state, action, words)

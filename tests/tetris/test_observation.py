@@ -55,3 +55,25 @@ def test_stepping_a_finished_game_repeats_its_flags(env):
     assert bool(frozen.is_last) and bool(frozen.is_terminal) and float(frozen.reward) == 0.0
     np.testing.assert_array_equal(frozen_state.cols, state.cols)
     assert int(frozen.metrics["pieces_placed"]) == int(ts.metrics["pieces_placed"])
+
+
+@pytest.mark.parametrize("mode", ["placement", "direct"])
+@pytest.mark.parametrize("batch", [(3,), (2, 3)])
+def test_board_and_grid_of_a_batched_state(mode, batch):
+    """`State.board` / `.grid` keep leading batch axes (they used to fail to broadcast)."""
+    env = tetris_jax.Tetris(height=8, width=6, action_mode=mode, queue_size=1)
+    n = int(np.prod(batch))
+    boards = np.random.default_rng(0).random((n, 8, 6)) < 0.4
+    keys = jax.random.split(jax.random.key(0), n)
+    reset = jax.vmap(env.reset)
+    if len(batch) == 2:
+        reset = jax.vmap(reset)
+        keys, boards = keys.reshape(batch), boards.reshape(*batch, 8, 6)
+    state, _ = reset(keys, boards)
+    assert state.board.shape == (*batch, 8, 6) and state.grid.shape == (*batch, env.rows, 6)
+    np.testing.assert_array_equal(state.board, boards)
+    for index in np.ndindex(*batch):
+        one = jax.tree.map(lambda x, i=index: x[i], state)
+        np.testing.assert_array_equal(state.board[index], one.board)
+        np.testing.assert_array_equal(state.grid[index], one.grid)
+        assert not one.grid[: env.hidden_rows].any()
