@@ -28,9 +28,14 @@ import tetris_jax
 from experiments.lib import bench, runs
 
 FLAGS = flags.FLAGS
+ENV_MODES = ("placement", "placement+features", "direct")
 flags.DEFINE_list("what", ["env", "heuristics", "train", "loop"], "Benchmarks to run.")
 flags.DEFINE_string("loop_config", "experiments/lines_only.py", "Config file of --what=loop.")
 flags.DEFINE_list("batches", ["1", "16", "256", "1024", "4096", "16384"], "Env batch sizes.")
+flags.DEFINE_list("env_modes", list(ENV_MODES), "Env action modes of --what=env.")
+flags.DEFINE_list("presets", ["tiny", "1m"], "dreamer_jax presets of --what=train.")
+flags.DEFINE_list("shapes", ["16x64", "64x64"], "Batch x length shapes of --what=train.")
+flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes of --what=train: float32, bfloat16.")
 flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (the median is reported).")
 flags.DEFINE_integer("target_steps", 1 << 21, "Env steps per timed run (scan length x batch).")
 flags.DEFINE_bool("quick", False, "Tiny sizes and 2 repeats: checks that everything runs.")
@@ -40,11 +45,12 @@ flags.DEFINE_string("out", "runs/benchmark", "Folder for the JSON and markdown r
 flags.DEFINE_string("tag", "", "Suffix for the result file names (default: the backend).")
 
 
-def bench_env(batches: list[int], repeats: int, target_steps: int) -> list[dict]:
+def bench_env(batches: list[int], repeats: int, target_steps: int,
+              modes: tuple[str, ...] = ENV_MODES) -> list[dict]:  # fmt: skip
     rows = []
     # "placement+features": the observation with the afterstate features of every placement
     # (Tetris(placement_features=True)), only measured with the observation built.
-    for mode in ("placement", "placement+features", "direct"):
+    for mode in modes:
         features = mode == "placement+features"
         env = tetris_jax.Tetris(action_mode=mode.split("+")[0], placement_features=features)
         for batch in batches:
@@ -82,14 +88,17 @@ def bench_heuristics(batch: int, repeats: int, steps: int) -> list[dict]:
     return rows
 
 
-def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int,
+                dtypes: tuple[str, ...] = ("float32",)) -> list[dict]:  # fmt: skip
     rows = []
     for preset in presets:
-        for batch, seq_len in shapes:
-            result = bench.benchmark_train_step(preset, batch, seq_len, steps=repeats)
-            rows.append({"what": "train", "preset": preset, "batch": batch, "seq_len": seq_len,
-                         **result})  # fmt: skip
-            print(f"train {preset:5s} {batch}x{seq_len} {result}", flush=True)
+        for dtype in dtypes:
+            for batch, seq_len in shapes:
+                result = bench.benchmark_train_step(preset, batch, seq_len, steps=repeats,
+                                                    compute_dtype=dtype)  # fmt: skip
+                rows.append({"what": "train", "preset": preset, "batch": batch,
+                             "seq_len": seq_len, "compute_dtype": dtype, **result})  # fmt: skip
+                print(f"train {preset:5s} {dtype} {batch}x{seq_len} {result}", flush=True)
     return rows
 
 
@@ -125,10 +134,11 @@ def markdown(info: dict, rows: list[dict]) -> str:
         lines.append("")
     train = [r for r in rows if r["what"] == "train"]
     if train:
-        lines += ["| preset | batch x length | updates/s | replayed steps/s | compile s |",
-                  "|---|---|---:|---:|---:|"]  # fmt: skip
+        lines += ["| preset | dtype | batch x length | updates/s | replayed steps/s | compile s |",
+                  "|---|---|---|---:|---:|---:|"]  # fmt: skip
         for r in train:
-            lines.append(f"| {r['preset']} | {r['batch']}x{r['seq_len']} | "
+            lines.append(f"| {r['preset']} | {r.get('compute_dtype', 'float32')} | "
+                         f"{r['batch']}x{r['seq_len']} | "
                          f"{r.get('updates_per_s', float('nan')):.2f} | "
                          f"{r.get('replayed_steps_per_s', float('nan')):.0f} | "
                          f"{r.get('compile_s', float('nan')):.1f} |")  # fmt: skip
@@ -147,6 +157,14 @@ def markdown(info: dict, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        batch, length = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise app.UsageError(f"--shapes: got {text!r}; allowed: BxT, e.g. 16x64") from None
+    return batch, length
+
+
 def main(argv):
     del argv
     info = bench.machine_info()
@@ -161,12 +179,19 @@ def main(argv):
         )
     if "env" in what:
         batches = [1, 64] if quick else [int(b) for b in FLAGS.batches]
-        rows += bench_env(batches, repeats, 1 << 12 if quick else FLAGS.target_steps)
+        for m in FLAGS.env_modes:
+            if m not in ENV_MODES:
+                raise app.UsageError(f"--env_modes: got {m!r}; allowed: {', '.join(ENV_MODES)}")
+        rows += bench_env(batches, repeats, 1 << 12 if quick else FLAGS.target_steps,
+                          tuple(FLAGS.env_modes))  # fmt: skip
     if "heuristics" in what:
         rows += bench_heuristics(64 if quick else 4096, repeats, 4 if quick else 32)
     if "train" in what:
-        shapes = [(4, 16)] if quick else [(16, 64), (64, 64)]
-        rows += bench_train(["tiny"] if quick else ["tiny", "1m"], shapes, repeats)
+        shapes = [_shape(x) for x in FLAGS.shapes]
+        presets = FLAGS.presets
+        if quick:
+            shapes, presets = [(4, 16)], ["tiny"]
+        rows += bench_train(presets, shapes, repeats, tuple(FLAGS.dtypes))
     if "loop" in what:
         rows += bench_loop(FLAGS.loop_config, quick, repeats)
     os.makedirs(FLAGS.out, exist_ok=True)

@@ -37,6 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.keep_last = 2
     c.eval_episodes = 4
     c.eval_max_pieces = 30
+    c.wm_episodes = 2
+    c.wm_max_pieces = 20
     c.no_lines_warning_steps = 1000
     c.curriculum.max_rows = 3
     c.curriculum.anneal_steps = 640

@@ -64,8 +64,11 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                   "log_every", "dashboard_every", "keep_last"):  # fmt: skip
         need(isinstance(config[field], int) and config[field] >= 1, field, "must be an int >= 1")
     for field in ("accelerator_num_envs", "train_start", "eval_episodes", "eval_max_pieces",
-                  "no_lines_warning_steps"):  # fmt: skip
+                  "no_lines_warning_steps", "wm_episodes"):  # fmt: skip
         need(isinstance(config[field], int) and config[field] >= 0, field, "must be an int >= 0")
+    if config.wm_episodes:
+        need(isinstance(config.wm_max_pieces, int) and config.wm_max_pieces > 15,
+             "wm_max_pieces", "must be an int > 15 (the longest open-loop horizon)")  # fmt: skip
     need(config.num_envs % num_devices == 0, "num_envs",
          f"must be a multiple of the device count {num_devices}")  # fmt: skip
     need(config.batch_size % num_devices == 0, "batch_size",

@@ -98,6 +98,11 @@ def defaults() -> ml_collections.ConfigDict:
     c.eval_episodes = 32
     # Piece cap of those games.
     c.eval_max_pieces = 1000
+    # Greedy games at each checkpoint on which the world model is scored (experiments.lib.
+    # world_model: exact boards posterior and open loop, lines, game over; 0 = off).
+    c.wm_episodes = 8
+    # Steps recorded per game of those (must exceed the longest horizon, 15).
+    c.wm_max_pieces = 200
     # Warn when no line has been cleared for this many env steps (0 = never).
     c.no_lines_warning_steps = 200_000
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from experiments.lib import build, loop, monitor, play, runs
+from experiments.lib import build, loop, monitor, play, runs, world_model
 from experiments.lib import checkpoints as ckpt
 from experiments.lib.errors import Diverged
 
@@ -219,11 +219,27 @@ class Trainer:
                                 max_pieces=config.eval_max_pieces)  # fmt: skip
         return play.stats(games)
 
+    def world_model_metrics(self) -> dict[str, float]:
+        """The world model scored on greedy games ("wm/..." scalars; experiments.world_model
+        reports the same on more games)."""
+        config = self.config
+        if not config.wm_episodes:
+            return {}
+        report = world_model.measure(self.agent, self.state.agent.params, self.eval_env,
+                                     jax.random.key(config.seed + 1),
+                                     episodes=config.wm_episodes,
+                                     max_pieces=config.wm_max_pieces)  # fmt: skip
+        return world_model.flat_metrics(report)
+
     def save(self, reason: str) -> None:
         """Evaluate, checkpoint, and refresh the metrics files, dashboard and summary."""
         self.check_health()
         c = self.c
         ev = self.evaluate()
+        wm = self.world_model_metrics()
+        if wm and self.metrics is not None:
+            for k, v in wm.items():
+                self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
         if ev is not None:
             if c.best_eval is None or ev["lines_mean"] > c.best_eval:
                 c.best_eval = ev["lines_mean"]
@@ -231,7 +247,7 @@ class Trainer:
                 row = {f"eval/{k}": v for k, v in ev.items()}
                 for k, v in row.items():
                     self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
-                monitor.append_eval(self.workdir, {"env_steps": c.env_steps, **row,
+                monitor.append_eval(self.workdir, {"env_steps": c.env_steps, **row, **wm,
                                                    "updates": c.updates,
                                                    "wall_s": self.wall_s()})  # fmt: skip
         counters = dataclasses.replace(c, train_s=self.wall_s())

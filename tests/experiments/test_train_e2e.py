@@ -75,6 +75,10 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
     assert {"training", "performance", "learning"} <= set(summary)
     tags = scalar_tags(workdir)
     assert "env_steps_per_s" in tags and "loss/total" in tags, sorted(tags)[:20]
+    # The world model is scored at every checkpoint, in TensorBoard and evals.jsonl.
+    assert "wm/open_loop_1/board_exact" in tags and "wm/posterior/board_error" in tags
+    evals = [json.loads(line) for line in open(os.path.join(workdir, monitor.EVALS_JSONL))]
+    assert all(0.0 <= e["wm/open_loop_1/board_error"] <= 1.0 for e in evals), evals
     assert max(s for s, _ in tags["env_steps_per_s"]) == debug_config.total_env_steps
 
     # Evaluate the final checkpoint, export its params and evaluate the export.
