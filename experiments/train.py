@@ -10,6 +10,7 @@ other JAX call, the data are sharded over jax.devices(), and only process 0 writ
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 
@@ -58,10 +59,50 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parsing, with one line instead of a traceback for an unknown config field."""
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError) as err:
+        print(f"error: {unknown_field(argv) or err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def unknown_field(argv: list[str]) -> str | None:
+    """'--config.a.b: no field b in config.a; closest: ...' for the first --config.FIELD of
+    `argv` that the config file lacks; None if there is none (or the file cannot be read)."""
+    import ml_collections
+
+    from experiments.lib import runs
+
+    path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    try:
+        config = runs.load_config_file(path) if path else None
+    except Exception:  # noqa: BLE001 - its own error is reported instead.
+        return None
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        name = arg[2:].split("=", 1)[0]
+        parts, node = name.split(".")[1:], config
+        for i, part in enumerate(parts):
+            where = ".".join(["config", *parts[:i]])
+            if not isinstance(node, ml_collections.ConfigDict):
+                return f"--{name}: {where} is a value, not a group of fields"
+            if part not in node:
+                fields = sorted(node.keys())
+                close = difflib.get_close_matches(part, fields, n=3, cutoff=0.5)
+                hint = (f"did you mean {', '.join(f'{where}.{c}' for c in close)}?" if close
+                        else f"its fields: {', '.join(fields)}")  # fmt: skip
+                return f"--{name}: {where} has no field {part!r}; {hint}"
+            node = node[part]
+    return None
+
+
 def _config_name() -> str:
     path = config_flags.get_config_filename(FLAGS["config"])
     return os.path.splitext(os.path.basename(path))[0]
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -60,6 +60,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
         if not ok:
             raise UserError(f"config.{field}: got {config[field]!r}; {allowed}")
 
+    make_env(config)  # The env's fields first: the checks below build on them.
     for field in ("num_envs", "collect_steps", "batch_size", "seq_len", "total_env_steps",
                   "log_every", "dashboard_every", "keep_last"):  # fmt: skip
         need(isinstance(config[field], int) and config[field] >= 1, field, "must be an int >= 1")

@@ -159,9 +159,24 @@ def write_dashboard(workdir: str, rows: list[dict[str, Any]]) -> str:
 
 
 def append_eval(workdir: str, row: dict[str, Any]) -> None:
-    """Append one checkpoint evaluation (env_steps, updates, wall_s, eval/...) to evals.jsonl."""
+    """Append one checkpoint evaluation (env_steps, updates, wall_s, eval/...) to evals.jsonl
+    (the trainer does once the checkpoint has committed)."""
     with open(os.path.join(workdir, EVALS_JSONL), "a") as f:
         f.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+
+
+def reconcile_evals(workdir: str, resume_step: int) -> None:
+    """On resume from the checkpoint at `resume_step`: drop the evaluations of later steps
+    (logged by a run killed before their checkpoint committed) and repeats of a step (the last
+    is kept), as `MetricsLog` does for the metrics."""
+    path = os.path.join(workdir, EVALS_JSONL)
+    rows = read_jsonl(path)
+    by_step = {r["env_steps"]: r for r in rows if r["env_steps"] <= resume_step}
+    kept = sorted(by_step.values(), key=lambda r: r["env_steps"])
+    if kept != rows:
+        with open(path + ".tmp", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+        os.replace(path + ".tmp", path)
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:

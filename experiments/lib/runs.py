@@ -1,10 +1,15 @@
-"""Saved runs: config files and `config.json`, atomic JSON, opening a run's checkpoint."""
+"""Saved runs: config files and `config.json`, atomic JSON, opening a run's checkpoint, and
+the lock that keeps a second trainer out of a workdir."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import importlib.util
 import json
 import os
+import socket
+import time
 from typing import Any
 
 import jax
@@ -15,6 +20,7 @@ from experiments.lib import checkpoints as ckpt
 from experiments.lib.errors import UserError
 
 CONFIG_JSON = "config.json"
+LOCK = ".lock"
 
 
 def to_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -123,15 +129,82 @@ def check_workdir(workdir: str) -> None:
         raise UserError(f"--workdir={workdir}: not writable ({err.strerror})") from None
 
 
+def saved_config(workdir: str) -> tuple[dict[str, Any] | None, str]:
+    """(the config of the run in `workdir`, where it was read): its `config.json` or, when that
+    is missing, the config kept in the metadata of its latest checkpoint; (None, "") if none."""
+    saved = load_config_json(workdir)
+    if saved is not None:
+        return saved, os.path.join(workdir, CONFIG_JSON)
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        return None, ""
+    checkpoints = ckpt.Checkpointer(workdir, create=False)
+    try:
+        latest = checkpoints.latest()
+        if latest is None:
+            return None, ""
+        saved = checkpoints.restore_meta(latest).get("config")  # None: saved before it was kept.
+    finally:
+        checkpoints.close()
+    where = f"{checkpoints.directory}/{latest} ({CONFIG_JSON} is missing)"
+    return (saved, where) if saved is not None else (None, "")
+
+
 def check_config_change(workdir: str, current: dict[str, Any], allow: bool) -> None:
     """UserError if `workdir` holds a run of another config (unless `allow`)."""
-    saved = load_config_json(workdir)
+    saved, where = saved_config(workdir)
     if saved is None:
         return
     diff = config_diff(saved, current)
     if diff and not allow:
         raise UserError(
-            f"the config differs from the one saved in {workdir}/{CONFIG_JSON}:\n  "
+            f"the config differs from the one saved in {where}:\n  "
             + "\n  ".join(diff)
             + "\nUse the saved config, another --workdir, or --allow_config_change."
         )
+
+
+class WorkdirLock:
+    """One trainer per workdir: an exclusive `flock` on WORKDIR/.lock, held while it runs.
+
+    The file holds its holder's pid, host and start time (shown to a second trainer, which is
+    refused). The kernel drops the lock when its holder's file is closed, on any exit: a crashed
+    or killed trainer frees it without clean-up, and the stale text in the file means nothing
+    once nobody holds the lock. Readers (evaluate, calibration) take no lock.
+
+    NFS: Linux emulates `flock` there with POSIX byte-range locks, which are seen by every client
+    of an NFSv4 server (or v3 with lockd). With the `nolock` mount option (and some FUSE file
+    systems) locks are local to one host, so two hosts could still train in one workdir; a
+    crashed holder on NFSv4 keeps the lock until the server's lease expires (about 90 s), and
+    (POSIX semantics) any close of the file in the holder's process drops it: one lock per process.
+    """
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, LOCK)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.pread(fd, 1000, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                raise UserError(
+                    f"--workdir={os.path.dirname(self.path)} is in use by another trainer "
+                    f"({holder or 'holder unknown'}; lock {self.path}): wait for it to end or "
+                    f"stop it, or use another --workdir"
+                ) from None
+            raise UserError(f"cannot lock {self.path}: {err.strerror} (a file system "
+                            f"without locks?)") from None  # fmt: skip
+        since = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {since}\n"
+                  .encode(), 0)  # fmt: skip
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.close(self.fd)  # Closing drops the lock.
+            self.fd = None

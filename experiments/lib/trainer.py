@@ -68,6 +68,9 @@ class Trainer:
         self.t_start = time.time()
         self.log, self.workdir = log, workdir
         self.main = runs.is_main_process()
+        self.lock: runs.WorkdirLock | None = None
+        self.checkpoints: ckpt.Checkpointer | None = None
+        self.metrics: monitor.MetricsLog | None = None
         self.plain = runs.to_plain(config)  # As given: compared with the saved config on resume.
         config = self.config = build.resolve(config)
         # Everything a user can get wrong is checked before compiling or allocating.
@@ -78,9 +81,19 @@ class Trainer:
         self.replay_bytes = build.check_replay_memory(config, loop.replay_spec(self.env))
         runs.check_config_change(workdir, self.plain, allow_config_change)
         runs.check_workdir(workdir)
-        if self.main:
-            runs.dump_json(os.path.join(workdir, runs.CONFIG_JSON), self.plain)
+        if self.main:  # Only process 0 writes files besides its checkpoint shards.
+            self.lock = runs.WorkdirLock(workdir)
+            self.lock.acquire()
+        try:
+            self._restore(config, workdir)
+        except BaseException:
+            self.close(quiet=True)
+            raise
 
+    def _restore(self, config: ml_collections.ConfigDict, workdir: str) -> None:
+        """The initial state, restored from the latest checkpoint if any; then `config.json`
+        (only now: a failed restore leaves the workdir's config as it was)."""
+        log = self.log
         self.mesh = loop.make_mesh()
         self.state = loop.init_state(
             self.env, self.agent, jax.random.key(config.seed), num_envs=config.num_envs,
@@ -97,8 +110,12 @@ class Trainer:
             log(f"resumed from {self.checkpoints.directory}/{latest}: env step "
                 f"{self.c.env_steps:,}, update {self.c.updates:,}"
                 + ("" if had_replay else " (replay not saved: empty)"))  # fmt: skip
-        self.metrics = (monitor.MetricsLog(workdir, resume_step=self.c.env_steps)
-                        if self.main else None)  # fmt: skip
+        if self.main:
+            runs.dump_json(os.path.join(workdir, runs.CONFIG_JSON), self.plain)
+            # Rows logged after the resumed checkpoint (by a run killed before its next one)
+            # are dropped, from the metrics and the evaluations alike.
+            self.metrics = monitor.MetricsLog(workdir, resume_step=self.c.env_steps)
+            monitor.reconcile_evals(workdir, self.c.env_steps)
         self.collect, self.train, self.chunk, self.calls_per_iter = loop.make_step_fns(
             config, self.env, self.agent, self.state, self.mesh
         )
@@ -113,6 +130,22 @@ class Trainer:
         self.last_ckpt = time.time()
         self.last_row: dict[str, Any] = {}
         self.warned_at = -1
+
+    def close(self, quiet: bool = False) -> None:
+        """Closes the files and frees the workdir's lock (idempotent). `quiet`: on the way out of
+        an error, whose message a second error (a full disk again, say) must not replace."""
+        for name in ("metrics", "checkpoints"):
+            obj = getattr(self, name)
+            setattr(self, name, None)
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:
+                    if not quiet:
+                        raise
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def wall_s(self) -> float:
         """Training wall-clock so far, summed over resumes (compiles and evaluations included)."""
@@ -232,31 +265,30 @@ class Trainer:
         return world_model.flat_metrics(report)
 
     def save(self, reason: str) -> None:
-        """Evaluate, checkpoint, and refresh the metrics files, dashboard and summary."""
+        """Evaluate, checkpoint, then (once it committed) log the evaluation and refresh the
+        metrics files, dashboard and summary."""
         self.check_health()
         c = self.c
         ev = self.evaluate()
         wm = self.world_model_metrics()
-        if wm and self.metrics is not None:
-            for k, v in wm.items():
-                self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
-        if ev is not None:
-            if c.best_eval is None or ev["lines_mean"] > c.best_eval:
-                c.best_eval = ev["lines_mean"]
-            if self.metrics is not None:
-                row = {f"eval/{k}": v for k, v in ev.items()}
-                for k, v in row.items():
-                    self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
-                monitor.append_eval(self.workdir, {"env_steps": c.env_steps, **row, **wm,
-                                                   "updates": c.updates,
-                                                   "wall_s": self.wall_s()})  # fmt: skip
+        if ev is not None and (c.best_eval is None or ev["lines_mean"] > c.best_eval):
+            c.best_eval = ev["lines_mean"]
         counters = dataclasses.replace(c, train_s=self.wall_s())
-        meta = {"counters": dataclasses.asdict(counters),
+        meta = {"counters": dataclasses.asdict(counters), "config": self.plain,
                 "has_replay": bool(self.config.save_replay), "reason": reason}  # fmt: skip
         self.checkpoints.save(c.env_steps, self.state, meta,
                               None if ev is None else ev["lines_mean"])  # fmt: skip
         self.last_ckpt = time.time()
         if self.metrics is not None:
+            for k, v in wm.items():
+                self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
+            if ev is not None:
+                row = {f"eval/{k}": v for k, v in ev.items()}
+                for k, v in row.items():
+                    self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
+                monitor.append_eval(self.workdir, {"env_steps": c.env_steps, **row, **wm,
+                                                   "updates": c.updates,
+                                                   "wall_s": counters.train_s})  # fmt: skip
             self.metrics.flush()
             monitor.write_dashboard(self.workdir, self.metrics.rows)
             monitor.write_summary(self.workdir, self.summary(ev))
@@ -295,11 +327,21 @@ class Trainer:
     def run(self, *, max_iterations: int | None = None,
             install_signals: bool = False) -> dict[str, Any]:  # fmt: skip
         """Train to the end of the budget (or a stop); returns the final summary."""
-        config, c = self.config, self.c
         self.log_line_info()
         stop: dict[str, Any] = {}
         if install_signals:
             install_signal_handlers(stop)
+        try:
+            self._loop(stop, max_iterations)
+            final = self.finish(stop)
+        except BaseException:
+            self.close(quiet=True)  # The lock is freed whatever happened.
+            raise
+        self.close()
+        return final
+
+    def _loop(self, stop: dict[str, Any], max_iterations: int | None) -> None:
+        config, c = self.config, self.c
         its, first, first_update = 0, True, True
         while c.env_steps < config.total_env_steps and not stop:
             if self.budget_s and self.wall_s() >= self.budget_s:
@@ -324,7 +366,6 @@ class Trainer:
                     self.log(monitor.dashboard_text(self.last_row))
             if time.time() - self.last_ckpt >= 60 * config.ckpt_minutes and not (done or stop):
                 self.save("periodic")
-        return self.finish(stop)
 
     def finish(self, stop: dict[str, Any]) -> dict[str, Any]:
         """The final checkpoint (unless the latest is of this step), summary and log close."""
@@ -335,17 +376,19 @@ class Trainer:
             reason = f"end: train_minutes={config.train_minutes} spent"
         else:
             reason = "stopped: " + ",".join(stop)
-        if self.checkpoints.latest() != c.env_steps:
+        saved = self.checkpoints.latest() != c.env_steps
+        if saved:
             self.save(reason)
         final = self.summary(None)
         final["stopped"] = reason
         if self.metrics is not None:
+            if not saved:  # A rerun with nothing left to do: the dashboard a kill may have cost.
+                self.metrics.flush()
+                monitor.write_dashboard(self.workdir, self.metrics.rows)
             scores = self.checkpoints.scores()
             last_eval = scores[max(scores)] if scores else None
             monitor.write_summary(self.workdir, {**final, "learning": {
                 **final["learning"], "last_eval": last_eval}})  # fmt: skip
-            self.metrics.close()
-        self.checkpoints.close()
         if not reason.startswith("end"):
             self.log(f"{reason}; re-run the same command to resume from env step "
                      f"{c.env_steps:,}.")  # fmt: skip
