@@ -39,14 +39,19 @@ flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes of --what=train: float3
 flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (the median is reported).")
 flags.DEFINE_integer("target_steps", 1 << 21, "Env steps per timed run (scan length x batch).")
 flags.DEFINE_bool("quick", False, "Tiny sizes and 2 repeats: checks that everything runs.")
-flags.DEFINE_string("out", "runs/benchmark", "Folder for the JSON and markdown results "
-                    "(the committed figures are in docs/results: --out=docs/results replaces "
-                    "them).")  # fmt: skip
+flags.DEFINE_string(
+    "out",
+    "runs/benchmark",
+    "Folder for the JSON and markdown results "
+    "(the committed figures are in docs/results: --out=docs/results replaces "
+    "them).",
+)
 flags.DEFINE_string("tag", "", "Suffix for the result file names (default: the backend).")
 
 
-def bench_env(batches: list[int], repeats: int, target_steps: int,
-              modes: tuple[str, ...] = ENV_MODES) -> list[dict]:  # fmt: skip
+def bench_env(
+    batches: list[int], repeats: int, target_steps: int, modes: tuple[str, ...] = ENV_MODES
+) -> list[dict]:
     rows = []
     # "placement+features": the observation with the afterstate features of every placement
     # (Tetris(placement_features=True)), only measured with the observation built.
@@ -63,18 +68,32 @@ def bench_env(batches: list[int], repeats: int, target_steps: int,
                 keys = jax.random.split(jax.random.key(0), batch)
                 state, ts = jax.vmap(env.reset)(keys)
                 actions = jax.random.randint(jax.random.key(1), (length, batch), 0, env.num_actions)
-                first, runs = bench.time_fn(bench.make_env_rollout(env, with_obs), state,
-                                            ts.observation, actions, repeats=repeats)  # fmt: skip
+                first, runs = bench.time_fn(
+                    bench.make_env_rollout(env, with_obs),
+                    state,
+                    ts.observation,
+                    actions,
+                    repeats=repeats,
+                )
                 med = statistics.median(runs)
-                rows.append({
-                    "what": "env", "action_mode": mode, "batch": batch, "observation": with_obs,
-                    "scan_length": length, "compile_s": round(first - med, 3),
-                    "steps_per_s": batch * length / med,
-                    "steps_per_s_runs": [batch * length / r for r in runs],
-                })  # fmt: skip
-                print(f"env {mode:9s} batch {batch:6d} obs={with_obs!s:5s} "
-                      f"{rows[-1]['steps_per_s'] / 1e6:8.3f} M steps/s "
-                      f"(compile {rows[-1]['compile_s']:.1f} s)", flush=True)  # fmt: skip
+                rows.append(
+                    {
+                        "what": "env",
+                        "action_mode": mode,
+                        "batch": batch,
+                        "observation": with_obs,
+                        "scan_length": length,
+                        "compile_s": round(first - med, 3),
+                        "steps_per_s": batch * length / med,
+                        "steps_per_s_runs": [batch * length / r for r in runs],
+                    }
+                )
+                print(
+                    f"env {mode:9s} batch {batch:6d} obs={with_obs!s:5s} "
+                    f"{rows[-1]['steps_per_s'] / 1e6:8.3f} M steps/s "
+                    f"(compile {rows[-1]['compile_s']:.1f} s)",
+                    flush=True,
+                )
     return rows
 
 
@@ -83,21 +102,37 @@ def bench_heuristics(batch: int, repeats: int, steps: int) -> list[dict]:
     for name in ("random", "dellacherie", "el_tetris", "bcts"):
         result = bench.benchmark_heuristics(name, batch=batch, steps=steps, repeats=repeats)
         rows.append({"what": "heuristics", "controller": name, "batch": batch, **result})
-        print(f"heuristics {name:12s} batch {batch:6d} {result['pieces_per_s'] / 1e3:10.1f} "
-              f"k pieces/s", flush=True)  # fmt: skip
+        print(
+            f"heuristics {name:12s} batch {batch:6d} {result['pieces_per_s'] / 1e3:10.1f} "
+            f"k pieces/s",
+            flush=True,
+        )
     return rows
 
 
-def bench_train(presets: list[str], shapes: list[tuple[int, int]], repeats: int,
-                dtypes: tuple[str, ...] = ("float32",)) -> list[dict]:  # fmt: skip
+def bench_train(
+    presets: list[str],
+    shapes: list[tuple[int, int]],
+    repeats: int,
+    dtypes: tuple[str, ...] = ("float32",),
+) -> list[dict]:
     rows = []
     for preset in presets:
         for dtype in dtypes:
             for batch, seq_len in shapes:
-                result = bench.benchmark_train_step(preset, batch, seq_len, steps=repeats,
-                                                    compute_dtype=dtype)  # fmt: skip
-                rows.append({"what": "train", "preset": preset, "batch": batch,
-                             "seq_len": seq_len, "compute_dtype": dtype, **result})  # fmt: skip
+                result = bench.benchmark_train_step(
+                    preset, batch, seq_len, steps=repeats, compute_dtype=dtype
+                )
+                rows.append(
+                    {
+                        "what": "train",
+                        "preset": preset,
+                        "batch": batch,
+                        "seq_len": seq_len,
+                        "compute_dtype": dtype,
+                        **result,
+                    }
+                )
                 print(f"train {preset:5s} {dtype} {batch}x{seq_len} {result}", flush=True)
     return rows
 
@@ -112,19 +147,27 @@ def bench_loop(config_path: str, quick: bool, repeats: int) -> list[dict]:
 
 
 def markdown(info: dict, rows: list[dict]) -> str:
-    lines = [f"# Benchmark ({info['backend']}, {info['date']})", "",
-             f"- command: `{info['command']}`",
-             f"- machine: {info['host_cpu']}, {info['host_cores']} cores; devices: "
-             f"{', '.join(info['devices'])}",
-             f"- jax {info['jax']}, python {info['python']}", ""]  # fmt: skip
+    lines = [
+        f"# Benchmark ({info['backend']}, {info['date']})",
+        "",
+        f"- command: `{info['command']}`",
+        f"- machine: {info['host_cpu']}, {info['host_cores']} cores; devices: "
+        f"{', '.join(info['devices'])}",
+        f"- jax {info['jax']}, python {info['python']}",
+        "",
+    ]
     env_rows = [r for r in rows if r["what"] == "env"]
     if env_rows:
-        lines += ["| action mode | batch | observation built | M steps/s (median) | compile s |",
-                  "|---|---:|---|---:|---:|"]  # fmt: skip
+        lines += [
+            "| action mode | batch | observation built | M steps/s (median) | compile s |",
+            "|---|---:|---|---:|---:|",
+        ]
         for r in env_rows:
             obs = "yes" if r["observation"] else "no"
-            lines.append(f"| {r['action_mode']} | {r['batch']} | {obs} | "
-                         f"{r['steps_per_s'] / 1e6:.3f} | {r['compile_s']:.1f} |")  # fmt: skip
+            lines.append(
+                f"| {r['action_mode']} | {r['batch']} | {obs} | "
+                f"{r['steps_per_s'] / 1e6:.3f} | {r['compile_s']:.1f} |"
+            )
         lines.append("")
     heur = [r for r in rows if r["what"] == "heuristics"]
     if heur:
@@ -134,25 +177,33 @@ def markdown(info: dict, rows: list[dict]) -> str:
         lines.append("")
     train = [r for r in rows if r["what"] == "train"]
     if train:
-        lines += ["| preset | dtype | batch x length | updates/s | replayed steps/s | compile s |",
-                  "|---|---|---|---:|---:|---:|"]  # fmt: skip
+        lines += [
+            "| preset | dtype | batch x length | updates/s | replayed steps/s | compile s |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         for r in train:
-            lines.append(f"| {r['preset']} | {r.get('compute_dtype', 'float32')} | "
-                         f"{r['batch']}x{r['seq_len']} | "
-                         f"{r.get('updates_per_s', float('nan')):.2f} | "
-                         f"{r.get('replayed_steps_per_s', float('nan')):.0f} | "
-                         f"{r.get('compile_s', float('nan')):.1f} |")  # fmt: skip
+            lines.append(
+                f"| {r['preset']} | {r.get('compute_dtype', 'float32')} | "
+                f"{r['batch']}x{r['seq_len']} | "
+                f"{r.get('updates_per_s', float('nan')):.2f} | "
+                f"{r.get('replayed_steps_per_s', float('nan')):.0f} | "
+                f"{r.get('compile_s', float('nan')):.1f} |"
+            )
         lines.append("")
     loops = [r for r in rows if r["what"] == "loop"]
     if loops:
-        lines += ["| loop config | envs x steps | preset | batch x length | train ratio | "
-                  "env steps/s | updates/s | replayed steps/s | compile s |",
-                  "|---|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [
+            "| loop config | envs x steps | preset | batch x length | train ratio | "
+            "env steps/s | updates/s | replayed steps/s | compile s |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|",
+        ]
         for r in loops:
-            lines.append(f"| {r['config']} | {r['num_envs']}x{r['collect_steps']} | "
-                         f"{r['preset']} | {r['batch']}x{r['seq_len']} | {r['train_ratio']:g} | "
-                         f"{r['env_steps_per_s']:.0f} | {r['updates_per_s']:.2f} | "
-                         f"{r['replayed_steps_per_s']:.0f} | {r['compile_s']:.1f} |")  # fmt: skip
+            lines.append(
+                f"| {r['config']} | {r['num_envs']}x{r['collect_steps']} | "
+                f"{r['preset']} | {r['batch']}x{r['seq_len']} | {r['train_ratio']:g} | "
+                f"{r['env_steps_per_s']:.0f} | {r['updates_per_s']:.2f} | "
+                f"{r['replayed_steps_per_s']:.0f} | {r['compile_s']:.1f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -182,8 +233,9 @@ def main(argv):
         for m in FLAGS.env_modes:
             if m not in ENV_MODES:
                 raise app.UsageError(f"--env_modes: got {m!r}; allowed: {', '.join(ENV_MODES)}")
-        rows += bench_env(batches, repeats, 1 << 12 if quick else FLAGS.target_steps,
-                          tuple(FLAGS.env_modes))  # fmt: skip
+        rows += bench_env(
+            batches, repeats, 1 << 12 if quick else FLAGS.target_steps, tuple(FLAGS.env_modes)
+        )
     if "heuristics" in what:
         rows += bench_heuristics(64 if quick else 4096, repeats, 4 if quick else 32)
     if "train" in what:

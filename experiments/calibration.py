@@ -50,8 +50,9 @@ def _rollout_fn(env, agent, games: int, steps: int, mode: str):
 
     def run(params, key):
         act = policies.agent_policy(agent, params, mode)
-        _, tr = rollout.trace(env, act, key, num_games=games, steps=steps,
-                              carry=agent.initial_carry(games))  # fmt: skip
+        _, tr = rollout.trace(
+            env, act, key, num_games=games, steps=steps, carry=agent.initial_carry(games)
+        )
         # The critic's value of the posterior state that chose each action (the carry after it).
         feat = rssm.features(tr.info.state)
         value = outs.twohot_mean(agent.nets.critic.apply(params["critic"], feat), bins)
@@ -60,8 +61,9 @@ def _rollout_fn(env, agent, games: int, steps: int, mode: str):
     return jax.jit(run)
 
 
-def calibration(env, agent, params: Any, key: jax.Array, *, games: int, max_pieces: int,
-                mode: str = "sample") -> dict[str, Any]:  # fmt: skip
+def calibration(
+    env, agent, params: Any, key: jax.Array, *, games: int, max_pieces: int, mode: str = "sample"
+) -> dict[str, Any]:
     """{"rows": [{"t", "games_alive", "value", "return"}], "value", "return", "length"}: the
     critic's mean value and the mean realised discounted return, at each of REPORT_STEPS that
     some game reached and over all states of all games."""
@@ -74,12 +76,21 @@ def calibration(env, agent, params: Any, key: jax.Array, *, games: int, max_piec
         acc = reward[t] + gamma * acc * alive[t]
         ret[t] = acc
     rows = [
-        {"t": t, "games_alive": int(alive[t].sum()), "value": float(value[t][alive[t]].mean()),
-         "return": float(ret[t][alive[t]].mean())}
-        for t in REPORT_STEPS if t < max_pieces and alive[t].any()
-    ]  # fmt: skip
-    return {"rows": rows, "value": float(value[alive].mean()), "return": float(ret[alive].mean()),
-            "length": float(alive.sum(0).mean())}  # fmt: skip
+        {
+            "t": t,
+            "games_alive": int(alive[t].sum()),
+            "value": float(value[t][alive[t]].mean()),
+            "return": float(ret[t][alive[t]].mean()),
+        }
+        for t in REPORT_STEPS
+        if t < max_pieces and alive[t].any()
+    ]
+    return {
+        "rows": rows,
+        "value": float(value[alive].mean()),
+        "return": float(ret[alive].mean()),
+        "length": float(alive.sum(0).mean()),
+    }
 
 
 def main(argv: list[str]) -> None:
@@ -94,15 +105,25 @@ def main(argv: list[str]) -> None:
     try:
         if FLAGS.games < 1 or FLAGS.max_pieces < 1:
             raise UserError("--games and --max_pieces must be >= 1")
-        _, env, agent, params, step = runs.load_checkpoint(FLAGS.workdir, FLAGS.checkpoint,
-                                                             FLAGS.step)  # fmt: skip
+        _, env, agent, params, step = runs.load_checkpoint(
+            FLAGS.workdir, FLAGS.checkpoint, FLAGS.step
+        )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    result = calibration(env, agent, params, jax.random.key(FLAGS.seed), games=FLAGS.games,
-                         max_pieces=FLAGS.max_pieces, mode=FLAGS.mode)  # fmt: skip
-    print(f"step {step}: {FLAGS.games} games ({FLAGS.mode}), mean length {result['length']:.1f} "
-          f"steps; gamma = 1 - 1/{agent.config.horizon}")  # fmt: skip
+    result = calibration(
+        env,
+        agent,
+        params,
+        jax.random.key(FLAGS.seed),
+        games=FLAGS.games,
+        max_pieces=FLAGS.max_pieces,
+        mode=FLAGS.mode,
+    )
+    print(
+        f"step {step}: {FLAGS.games} games ({FLAGS.mode}), mean length {result['length']:.1f} "
+        f"steps; gamma = 1 - 1/{agent.config.horizon}"
+    )
     print("| t | games alive | critic value | realised return |\n|---:|---:|---:|---:|")
     for r in result["rows"]:
         print(f"| {r['t']} | {r['games_alive']} | {r['value']:.2f} | {r['return']:.2f} |")

@@ -44,11 +44,23 @@ def plot(workdirs: list[str], out: str, labels: list[str] | None = None) -> str:
             raise ValueError(f"{workdir}: no {monitor.METRICS_JSONL}")
         train = [r for r in rows if "ep_lines" in r]
         for ax, key, scale in ((axes[0], "env_steps", 1.0), (axes[1], "wall_s", 1 / 60)):
-            ax.plot([r[key] * scale for r in train], [r["ep_lines"] for r in train], color=color,
-                    alpha=0.5, lw=1, label=f"{label}: training episodes")  # fmt: skip
+            ax.plot(
+                [r[key] * scale for r in train],
+                [r["ep_lines"] for r in train],
+                color=color,
+                alpha=0.5,
+                lw=1,
+                label=f"{label}: training episodes",
+            )
             if evals:
-                ax.plot([e[key] * scale for e in evals], [e["eval/lines_mean"] for e in evals],
-                        "o-", color=color, lw=2, label=f"{label}: greedy eval")  # fmt: skip
+                ax.plot(
+                    [e[key] * scale for e in evals],
+                    [e["eval/lines_mean"] for e in evals],
+                    "o-",
+                    color=color,
+                    lw=2,
+                    label=f"{label}: greedy eval",
+                )
     for ax, xlabel in zip(axes, ("env steps (pieces)", "wall-clock minutes"), strict=True):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("lines per game")

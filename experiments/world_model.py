@@ -46,14 +46,18 @@ def define_flags() -> None:
     flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
     flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
     flags.DEFINE_integer("episodes", 16, "Games played (in parallel).")
-    flags.DEFINE_integer("max_pieces", 1000, "Steps recorded per game at most (pieces in "
-                         "placement mode).")  # fmt: skip
+    flags.DEFINE_integer(
+        "max_pieces", 1000, "Steps recorded per game at most (pieces in placement mode)."
+    )
     flags.DEFINE_list("horizons", [str(h) for h in HORIZONS], "Open-loop horizons (steps).")
     flags.DEFINE_enum("mode", "greedy", ["greedy", "sample"], "The agent's policy.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games and the model's latent samples.")
     flags.DEFINE_integer("figure_games", 3, "Games drawn in world_model.png.")
-    flags.DEFINE_string("out", None, "Output folder (default: runs/world_model/<export name>, "
-                        "or <workdir>/world_model).")  # fmt: skip
+    flags.DEFINE_string(
+        "out",
+        None,
+        "Output folder (default: runs/world_model/<export name>, or <workdir>/world_model).",
+    )
 
 
 # ----- the program -----
@@ -65,9 +69,20 @@ def default_out(workdir: str | None, checkpoint: str | None) -> str:
     return os.path.join(workdir, "world_model")
 
 
-def run(workdir=None, checkpoint=None, step=None, *, episodes=16, max_pieces=1000,
-        horizons=HORIZONS, mode="greedy", seed=12345, figure_games=3, out=None,
-        log=print) -> dict[str, Any]:  # fmt: skip
+def run(
+    workdir=None,
+    checkpoint=None,
+    step=None,
+    *,
+    episodes=16,
+    max_pieces=1000,
+    horizons=HORIZONS,
+    mode="greedy",
+    seed=12345,
+    figure_games=3,
+    out=None,
+    log=print,
+) -> dict[str, Any]:
     """The program: check the arguments, load, measure, write the three files to `out`."""
     try:
         horizons = sorted({int(h) for h in horizons})
@@ -78,8 +93,9 @@ def run(workdir=None, checkpoint=None, step=None, *, episodes=16, max_pieces=100
     if episodes < 1 or figure_games < 0:
         raise UserError("--episodes must be >= 1 and --figure_games >= 0")
     if max_pieces <= horizons[-1]:
-        raise UserError(f"--max_pieces: got {max_pieces}; must exceed the longest "
-                               f"horizon {horizons[-1]}")  # fmt: skip
+        raise UserError(
+            f"--max_pieces: got {max_pieces}; must exceed the longest horizon {horizons[-1]}"
+        )
     out = out or default_out(workdir, checkpoint)
     if checkpoint:
         inside = os.path.relpath(os.path.realpath(out), os.path.realpath(checkpoint))
@@ -89,9 +105,14 @@ def run(workdir=None, checkpoint=None, step=None, *, episodes=16, max_pieces=100
     os.makedirs(out, exist_ok=True)
     k_play, k_model, k_fig = jax.random.split(jax.random.key(seed), 3)
     traj = collect(env, agent, params, k_play, episodes=episodes, max_pieces=max_pieces, mode=mode)
-    result = {"checkpoint": os.path.abspath(workdir or checkpoint), "step": step, "seed": seed,
-              "mode": mode, "backend": jax.default_backend(),
-              **report(agent, params, env, traj, k_model, horizons=horizons)}  # fmt: skip
+    result = {
+        "checkpoint": os.path.abspath(workdir or checkpoint),
+        "step": step,
+        "seed": seed,
+        "mode": mode,
+        "backend": jax.default_backend(),
+        **report(agent, params, env, traj, k_model, horizons=horizons),
+    }
     runs.dump_json(os.path.join(out, "world_model.json"), result)
     text = output.markdown(result)
     with open(os.path.join(out, "world_model.md"), "w") as f:
@@ -116,9 +137,18 @@ def main(argv: list[str]) -> None:
 
     logging.set_verbosity(logging.WARNING)
     try:
-        run(FLAGS.workdir, FLAGS.checkpoint, FLAGS.step, episodes=FLAGS.episodes,
-            max_pieces=FLAGS.max_pieces, horizons=FLAGS.horizons, mode=FLAGS.mode,
-            seed=FLAGS.seed, figure_games=FLAGS.figure_games, out=FLAGS.out)  # fmt: skip
+        run(
+            FLAGS.workdir,
+            FLAGS.checkpoint,
+            FLAGS.step,
+            episodes=FLAGS.episodes,
+            max_pieces=FLAGS.max_pieces,
+            horizons=FLAGS.horizons,
+            mode=FLAGS.mode,
+            seed=FLAGS.seed,
+            figure_games=FLAGS.figure_games,
+            out=FLAGS.out,
+        )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -23,9 +23,20 @@ from tetris_jax import pieces
 
 # Heuristic features (Dellacherie, El-Tetris, BCTS) and, last, the three of the standard
 # reward's potential plus the stack's maximum height.
-FEATURES = ("landing_height", "eroded_cells", "lines", "row_transitions", "column_transitions",
-            "holes", "well_sums", "hole_depth", "rows_with_holes", "aggregate_height",
-            "bumpiness", "max_height")  # fmt: skip
+FEATURES = (
+    "landing_height",
+    "eroded_cells",
+    "lines",
+    "row_transitions",
+    "column_transitions",
+    "holes",
+    "well_sums",
+    "hole_depth",
+    "rows_with_holes",
+    "aggregate_height",
+    "bumpiness",
+    "max_height",
+)
 
 
 def placement_features(

@@ -158,8 +158,12 @@ class Piece:
         return out
 
     def in_bounds(self, x, y, width: int, rows: int) -> jax.Array:
-        return ((x + self.min_dx >= 0) & (x + self.max_dx < width) & (y + self.min_dy >= 0)
-                & (y + self.max_dy < rows))  # fmt: skip
+        return (
+            (x + self.min_dx >= 0)
+            & (x + self.max_dx < width)
+            & (y + self.min_dy >= 0)
+            & (y + self.max_dy < rows)
+        )
 
 
 def overlaps(cols: Cols, piece_cols: Cols) -> jax.Array:

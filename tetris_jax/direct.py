@@ -25,8 +25,11 @@ def _move(env, s, action, cols):
 
     Returns (x, y, rotation, moved)."""
     is_rot = (action == CW) | (action == CCW)
-    rot = jnp.where(action == CW, (s.rotation + 1) % 4,
-                    jnp.where(action == CCW, (s.rotation + 3) % 4, s.rotation))  # fmt: skip
+    rot = jnp.where(
+        action == CW,
+        (s.rotation + 1) % 4,
+        jnp.where(action == CCW, (s.rotation + 3) % 4, s.rotation),
+    )
     target = bb.Piece(s.piece, rot)
     kick_idx = (s.piece * 4 + s.rotation) * 2 + (action == CCW).astype(jnp.int32)
     dx = jnp.where(action == LEFT, -1, jnp.where(action == RIGHT, 1, 0))
@@ -56,20 +59,33 @@ def step(env, state, action, words):
     from_queue, queue_h, bag_h = env._next_piece(s.queue, s.bag, words[1])
     held_in = jnp.where(empty_hold, from_queue, s.hold)
     hx, hy = env._spawn(held_in)
-    piece, rotation, x, y, do_hold, soft, take = bb.keep_fields(anchor, [
-        (jnp.where(do_hold, held_in, s.piece), 4), (jnp.where(do_hold, 0, rot), 3),
-        (jnp.where(do_hold, hx, x), 8), (jnp.where(do_hold, hy, y), 7), (do_hold, 1),
-        ((action == SOFT_DROP) & moved, 1), (do_hold & empty_hold, 1),
-    ])  # fmt: skip
+    piece, rotation, x, y, do_hold, soft, take = bb.keep_fields(
+        anchor,
+        [
+            (jnp.where(do_hold, held_in, s.piece), 4),
+            (jnp.where(do_hold, 0, rot), 3),
+            (jnp.where(do_hold, hx, x), 8),
+            (jnp.where(do_hold, hy, y), 7),
+            (do_hold, 1),
+            ((action == SOFT_DROP) & moved, 1),
+            (do_hold & empty_hold, 1),
+        ],
+    )
     s = s.replace(
-        piece=piece, rotation=rotation, x=x, y=y, hold=jnp.where(do_hold, s.piece, s.hold),
-        can_hold=s.can_hold & ~do_hold, queue=jnp.where(take, queue_h, s.queue),
+        piece=piece,
+        rotation=rotation,
+        x=x,
+        y=y,
+        hold=jnp.where(do_hold, s.piece, s.hold),
+        can_hold=s.can_hold & ~do_hold,
+        queue=jnp.where(take, queue_h, s.queue),
         bag=jnp.where(take, bag_h, s.bag),
-    )  # fmt: skip
+    )
     current = bb.Piece(piece, rotation)
     here = current.cols(x, y, env.width)
-    block_out_hold = do_hold & ~(current.in_bounds(x, y, env.width, env.rows)
-                                 & ~bb.overlaps(cols, here))  # fmt: skip
+    block_out_hold = do_hold & ~(
+        current.in_bounds(x, y, env.width, env.rows) & ~bb.overlaps(cols, here)
+    )
     # Gravity, or the hard drop's fall; a piece that cannot fall (or hard-dropped) locks.
     fall = bb.drop_distance(cols, here)
     hard = action == HARD_DROP
@@ -89,13 +105,22 @@ def step(env, state, action, words):
     # Block out: only the columns some piece spawns in can overlap it.
     lo, hi = int(env._spawn_x.min()), min(int(env._spawn_x.max()) + 4, env.width)
     spawned = bb.Piece(nxt, 0)
-    block_out = ~(spawned.in_bounds(nx, ny, env.width, env.rows)
-                  & ~bb.overlaps(cleared[lo:hi], spawned.cols(nx - lo, ny, hi - lo)))  # fmt: skip
+    block_out = ~(
+        spawned.in_bounds(nx, ny, env.width, env.rows)
+        & ~bb.overlaps(cleared[lo:hi], spawned.cols(nx - lo, ny, hi - lo))
+    )
     (game_over,) = bb.keep_fields(anchor, [(block_out_hold | (lock & (lock_out | block_out)), 1)])
     after_lock = s.replace(
-        cols=bb.stack(cleared), piece=nxt, rotation=jnp.int32(0), x=nx, y=ny, queue=queue,
-        bag=bag, can_hold=jnp.bool_(True), pieces_placed=s.pieces_placed + 1,
-    )  # fmt: skip
+        cols=bb.stack(cleared),
+        piece=nxt,
+        rotation=jnp.int32(0),
+        x=nx,
+        y=ny,
+        queue=queue,
+        bag=bag,
+        can_hold=jnp.bool_(True),
+        pieces_placed=s.pieces_placed + 1,
+    )
     new = jax.tree.map(lambda u, v: jnp.where(lock, u, v), after_lock, s)
     lines = jnp.where(lock, lines, 0)
     return new, lines, game_over, points

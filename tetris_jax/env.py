@@ -21,8 +21,16 @@ ACTION_MODES = ("placement", "direct")
 REWARD_MODES = ("lines_only", "standard")
 RANDOMIZERS = ("7bag", "uniform")
 # Direct-mode actions, in this order.
-DIRECT_ACTIONS = ("noop", "left", "right", "rotate_cw", "rotate_ccw", "soft_drop", "hard_drop",
-                  "hold")  # fmt: skip
+DIRECT_ACTIONS = (
+    "noop",
+    "left",
+    "right",
+    "rotate_cw",
+    "rotate_ccw",
+    "soft_drop",
+    "hard_drop",
+    "hold",
+)
 NOOP, LEFT, RIGHT, CW, CCW, SOFT_DROP, HARD_DROP, HOLD = range(8)
 # Guideline points for 0..4 lines at level 1; multiplied by the level.
 LINE_POINTS = (0, 100, 300, 500, 800)
@@ -117,9 +125,11 @@ def _legacy_key_shape(impl: str) -> tuple[int, ...]:
     return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
 
 
-_KEY_ALLOWED = ("a single JAX PRNG key, jax.random.key(seed) (or a legacy uint32 key of shape "
-                "{shape} from jax.random.PRNGKey(seed)); for a batch of keys, "
-                "jax.vmap(env.reset)(jax.random.split(key, n))")  # fmt: skip
+_KEY_ALLOWED = (
+    "a single JAX PRNG key, jax.random.key(seed) (or a legacy uint32 key of shape "
+    "{shape} from jax.random.PRNGKey(seed)); for a batch of keys, "
+    "jax.vmap(env.reset)(jax.random.split(key, n))"
+)
 
 
 def _check_key(key: Any) -> None:
@@ -186,20 +196,43 @@ class Tetris:
             hidden_rows = 0 if action_mode == "placement" else 2
         # Direct mode spawns pieces in the two rows above the visible ones.
         low = 2 if action_mode == "direct" else 0
-        _check("hidden_rows", hidden_rows, _is_int(hidden_rows) and low <= hidden_rows <= 8,
-               f"an int in [{low}, 8] for action_mode={action_mode!r}")  # fmt: skip
-        _check("height", height, _is_int(height) and 4 <= height <= 28 - hidden_rows,
-               f"an int in [4, {28 - hidden_rows}] (height + hidden_rows <= 28 bits)")  # fmt: skip
-        _check("queue_size", queue_size, _is_int(queue_size) and 0 <= queue_size <= 16,
-               "an int in [0, 16]")  # fmt: skip
-        _check("max_steps", max_steps, max_steps is None or (_is_int(max_steps) and max_steps > 0),
-               "None or a positive int")  # fmt: skip
-        _check("placement_features", placement_features,
-               isinstance(placement_features, bool)
-               and not (placement_features and action_mode != "placement"),
-               "a bool, and True only with action_mode='placement'")  # fmt: skip
-        _check("shaping", shaping, shaping is None or isinstance(shaping, Mapping),
-               f"None or a dict with keys in {sorted(DEFAULT_SHAPING)}")  # fmt: skip
+        _check(
+            "hidden_rows",
+            hidden_rows,
+            _is_int(hidden_rows) and low <= hidden_rows <= 8,
+            f"an int in [{low}, 8] for action_mode={action_mode!r}",
+        )
+        _check(
+            "height",
+            height,
+            _is_int(height) and 4 <= height <= 28 - hidden_rows,
+            f"an int in [4, {28 - hidden_rows}] (height + hidden_rows <= 28 bits)",
+        )
+        _check(
+            "queue_size",
+            queue_size,
+            _is_int(queue_size) and 0 <= queue_size <= 16,
+            "an int in [0, 16]",
+        )
+        _check(
+            "max_steps",
+            max_steps,
+            max_steps is None or (_is_int(max_steps) and max_steps > 0),
+            "None or a positive int",
+        )
+        _check(
+            "placement_features",
+            placement_features,
+            isinstance(placement_features, bool)
+            and not (placement_features and action_mode != "placement"),
+            "a bool, and True only with action_mode='placement'",
+        )
+        _check(
+            "shaping",
+            shaping,
+            shaping is None or isinstance(shaping, Mapping),
+            f"None or a dict with keys in {sorted(DEFAULT_SHAPING)}",
+        )
         shaping = dict(DEFAULT_SHAPING if shaping is None else shaping)
         unknown = set(shaping) - set(DEFAULT_SHAPING)
         _check("shaping", shaping, not unknown, f"a dict with keys in {sorted(DEFAULT_SHAPING)}")
@@ -227,11 +260,13 @@ class Tetris:
             self._spawn_y = (self.rows - 1 - pieces.MAX_DY[:, 0]).astype(np.int32)
 
     def __repr__(self) -> str:
-        return (f"Tetris(height={self.height}, width={self.width}, action_mode="
-                f"{self.action_mode!r}, reward_mode={self.reward_mode!r}, randomizer="
-                f"{self.randomizer!r}, queue_size={self.queue_size}, max_steps={self.max_steps},"
-                f" hidden_rows={self.hidden_rows}, placement_features="
-                f"{self.placement_features})")  # fmt: skip
+        return (
+            f"Tetris(height={self.height}, width={self.width}, action_mode="
+            f"{self.action_mode!r}, reward_mode={self.reward_mode!r}, randomizer="
+            f"{self.randomizer!r}, queue_size={self.queue_size}, max_steps={self.max_steps},"
+            f" hidden_rows={self.hidden_rows}, placement_features="
+            f"{self.placement_features})"
+        )
 
     # ----- specs -----
 
@@ -247,9 +282,16 @@ class Tetris:
             "hold": FieldSpec((), "int32", "categorical", 8),
             "can_hold": FieldSpec((), "bool", "binary"),
             "action_mask": FieldSpec((self.num_actions,), "bool", "mask"),
-            **({"placements": FieldSpec((self.num_actions, len(afterstates.FEATURES)), "float16",
-                                        "action_features")} if self.placement_features else {}),
-        }  # fmt: skip
+            **(
+                {
+                    "placements": FieldSpec(
+                        (self.num_actions, len(afterstates.FEATURES)), "float16", "action_features"
+                    )
+                }
+                if self.placement_features
+                else {}
+            ),
+        }
 
     # ----- pieces -----
 
@@ -285,20 +327,36 @@ class Tetris:
         x, y = self._spawn(piece)
         zero = jnp.int32(0)
         state = State(
-            cols=cols, piece=piece, rotation=zero, x=x, y=y,
+            cols=cols,
+            piece=piece,
+            rotation=zero,
+            x=x,
+            y=y,
             queue=jnp.stack(drawn[1:]) if self.queue_size else jnp.zeros((0,), jnp.int32),
-            hold=jnp.int32(EMPTY_HOLD), can_hold=jnp.bool_(self.action_mode == "direct"),
-            bag=bag, seed=seed, steps=zero, pieces_placed=zero, total_lines=zero, score=zero,
-            done=jnp.bool_(False), game_over=jnp.bool_(False), height=self.height,
+            hold=jnp.int32(EMPTY_HOLD),
+            can_hold=jnp.bool_(self.action_mode == "direct"),
+            bag=bag,
+            seed=seed,
+            steps=zero,
+            pieces_placed=zero,
+            total_lines=zero,
+            score=zero,
+            done=jnp.bool_(False),
+            game_over=jnp.bool_(False),
+            height=self.height,
             hidden_rows=self.hidden_rows,
-        )  # fmt: skip
+        )
         return state
 
     def _check_board(self, board) -> None:
         shape = tuple(np.shape(board))
         shown = board if isinstance(board, (jax.Array, np.ndarray)) else np.asarray(board)
-        _check("board", shown, shape == (self.height, self.width),
-               f"an array of shape (height, width) = {(self.height, self.width)}")  # fmt: skip
+        _check(
+            "board",
+            shown,
+            shape == (self.height, self.width),
+            f"an array of shape (height, width) = {(self.height, self.width)}",
+        )
 
     # ----- step -----
 
@@ -337,8 +395,9 @@ class Tetris:
             anchor, [(fresh.piece, 4), (fresh.bag, 8)] + [(q, 4) for q in queue]
         )
         x, y = self._spawn(piece)
-        fresh = fresh.replace(piece=piece, bag=bag, x=x, y=y,
-                              queue=jnp.stack(queue) if queue else fresh.queue)  # fmt: skip
+        fresh = fresh.replace(
+            piece=piece, bag=bag, x=x, y=y, queue=jnp.stack(queue) if queue else fresh.queue
+        )
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
         # The observation is built once, for whichever state is returned.
         new = pick(fresh, stepped)
@@ -353,9 +412,14 @@ class Tetris:
         array = action if isinstance(action, jax.Array) else np.asarray(action)
         if not jnp.issubdtype(array.dtype, jnp.integer):
             shown = array if isinstance(action, (jax.Array, np.ndarray)) else action
-            _check("action", shown, False, f"an integer or an integer array (got dtype "
-                   f"{array.dtype}): floats are not rounded and bools are not actions",
-                   TypeError)  # fmt: skip
+            _check(
+                "action",
+                shown,
+                False,
+                f"an integer or an integer array (got dtype "
+                f"{array.dtype}): floats are not rounded and bools are not actions",
+                TypeError,
+            )
         if isinstance(array, np.ndarray):  # Concrete: clip on the host, where int64 is exact.
             return jnp.asarray(np.clip(array, 0, last).astype(np.int32))
         info = jnp.iinfo(array.dtype)
@@ -376,11 +440,16 @@ class Tetris:
         level = jnp.minimum(1 + state.total_lines // 10, MAX_LEVEL)
         points = points + jnp.asarray(LINE_POINTS, jnp.int32)[lines] * level
         new = new.replace(
-            steps=steps, total_lines=state.total_lines + lines,
-            score=jnp.where(state.score > jnp.iinfo(jnp.int32).max - points,
-                            jnp.iinfo(jnp.int32).max, state.score + points),
-            done=game_over | truncated, game_over=game_over,
-        )  # fmt: skip
+            steps=steps,
+            total_lines=state.total_lines + lines,
+            score=jnp.where(
+                state.score > jnp.iinfo(jnp.int32).max - points,
+                jnp.iinfo(jnp.int32).max,
+                state.score + points,
+            ),
+            done=game_over | truncated,
+            game_over=game_over,
+        )
         reward = lines.astype(jnp.float32)
         if self.reward_mode == "standard":
             shaping = self.shaping_gamma * self.potential(new.cols) - self.potential(state.cols)
@@ -390,8 +459,9 @@ class Tetris:
         flags = _Flags(reward, jnp.bool_(False), new.done, game_over, lines)
         # A finished episode stays finished, with the flags of its last step (use
         # `auto_reset_step` to start the next one).
-        frozen = _Flags(jnp.float32(0), jnp.bool_(False), jnp.bool_(True), state.game_over,
-                        jnp.int32(0))  # fmt: skip
+        frozen = _Flags(
+            jnp.float32(0), jnp.bool_(False), jnp.bool_(True), state.game_over, jnp.int32(0)
+        )
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
         return pick(state, new), pick(frozen, flags)
 
@@ -413,8 +483,9 @@ class Tetris:
         nxt, queue, bag = self._next_piece(state.queue, state.bag, words[0])
         sx, sy = self._spawn(nxt)
         placed = state.pieces_placed + jnp.where(top_out, 0, 1)  # A top-out places nothing.
-        new = state.replace(cols=bb.stack(cols), piece=nxt, x=sx, y=sy, queue=queue, bag=bag,
-                            pieces_placed=placed)  # fmt: skip
+        new = state.replace(
+            cols=bb.stack(cols), piece=nxt, x=sx, y=sy, queue=queue, bag=bag, pieces_placed=placed
+        )
         return new, lines, top_out, jnp.int32(0)
 
     def _step_direct(self, state: State, action, words):
@@ -427,8 +498,11 @@ class Tetris:
         cl = bb.split(cols)
         h = bb.heights(cl)
         w = self.shaping
-        return (w["aggregate_height"] * sum(h) + w["holes"] * bb.holes(cl)
-                + w["bumpiness"] * bb.bumpiness(h)).astype(jnp.float32)  # fmt: skip
+        return (
+            w["aggregate_height"] * sum(h)
+            + w["holes"] * bb.holes(cl)
+            + w["bumpiness"] * bb.bumpiness(h)
+        ).astype(jnp.float32)
 
     def action_mask(self, state: State) -> jax.Array:
         """(num_actions,) bool; see the class docstring."""
@@ -460,10 +534,14 @@ class Tetris:
         return Observation(
             board=bb.to_board(state.cols, self.rows),
             active=bb.to_board(active, self.rows),
-            piece=state.piece, rotation=state.rotation, queue=state.queue, hold=state.hold,
-            can_hold=state.can_hold, action_mask=self.action_mask(state),
+            piece=state.piece,
+            rotation=state.rotation,
+            queue=state.queue,
+            hold=state.hold,
+            can_hold=state.can_hold,
+            action_mask=self.action_mask(state),
             placements=self.placements(state) if self.placement_features else None,
-        )  # fmt: skip
+        )
 
     def _timestep(self, state: State, flags: _Flags) -> TimeStep:
         metrics = {
@@ -473,5 +551,11 @@ class Tetris:
             "score": state.score,
             "steps": state.steps,
         }
-        return TimeStep(self.observation(state), flags.reward, flags.is_first, flags.is_last,
-                        flags.is_terminal, metrics)  # fmt: skip
+        return TimeStep(
+            self.observation(state),
+            flags.reward,
+            flags.is_first,
+            flags.is_last,
+            flags.is_terminal,
+            metrics,
+        )

@@ -55,8 +55,12 @@ def _space(field: FieldSpec) -> spaces.Space:
 def _compiled(kwargs: tuple) -> tuple[Tetris, Any, Any, Any]:
     """(env, reset, reset from a board, step) for one configuration, jitted once."""
     env = Tetris(**dict(kwargs))
-    return (env, jax.jit(env.reset), jax.jit(lambda key, board: env.reset(key, board)),
-            jax.jit(env.step))  # fmt: skip
+    return (
+        env,
+        jax.jit(env.reset),
+        jax.jit(lambda key, board: env.reset(key, board)),
+        jax.jit(env.step),
+    )
 
 
 class TetrisGymEnv(gymnasium.Env):
@@ -71,10 +75,16 @@ class TetrisGymEnv(gymnasium.Env):
 
     def __init__(self, render_mode: str | None = None, cell: int = 16, **tetris_kwargs: Any):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"TetrisGymEnv: render_mode={render_mode!r} is not allowed; it must "
-                             f"be None or one of {self.metadata['render_modes']}.")  # fmt: skip
-        key = tuple(sorted((k, v if not isinstance(v, dict) else tuple(sorted(v.items())))
-                           for k, v in tetris_kwargs.items()))  # fmt: skip
+            raise ValueError(
+                f"TetrisGymEnv: render_mode={render_mode!r} is not allowed; it must "
+                f"be None or one of {self.metadata['render_modes']}."
+            )
+        key = tuple(
+            sorted(
+                (k, v if not isinstance(v, dict) else tuple(sorted(v.items())))
+                for k, v in tetris_kwargs.items()
+            )
+        )
         self.tetris, self._reset, self._reset_board, self._step = _compiled(key)
         self.render_mode, self.cell = render_mode, cell
         spec = self.tetris.observation_spec()
@@ -112,17 +122,20 @@ class TetrisGymEnv(gymnasium.Env):
         else:
             want = (self.tetris.height, self.tetris.width)
             if np.shape(board) != want:
-                raise ValueError(f"TetrisGymEnv.reset: options['board'] has shape "
-                                 f"{np.shape(board)}; it must be (height, width) = "
-                                 f"{want}.")  # fmt: skip
+                raise ValueError(
+                    f"TetrisGymEnv.reset: options['board'] has shape "
+                    f"{np.shape(board)}; it must be (height, width) = "
+                    f"{want}."
+                )
             self.state, ts = self._reset_board(key, np.asarray(board))
         self._done = False
         return self._finish(jax.device_get(ts))
 
     def step(self, action):
         if self.state is None or self._done:
-            raise RuntimeError("TetrisGymEnv.step: the episode has ended (or never started); "
-                               "call reset() first.")  # fmt: skip
+            raise RuntimeError(
+                "TetrisGymEnv.step: the episode has ended (or never started); call reset() first."
+            )
         if not self.action_space.contains(action):
             raise ValueError(f"TetrisGymEnv.step: action={action!r} is not in {self.action_space}.")
         self.state, ts = self._step(self.state, np.int32(action))

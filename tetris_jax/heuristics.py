@@ -29,15 +29,33 @@ FEATURES = afterstates.FEATURES
 # Weights from TETRIS_FACTS.md. Dellacherie (Fahey 2003); El-Tetris (Yiyuan Lee / El-Ashi 2011),
 # which rewards lines removed rather than eroded cells; BCTS (Thiery & Scherrer 2009).
 WEIGHTS: dict[str, dict[str, float]] = {
-    "dellacherie": {"landing_height": -1.0, "eroded_cells": 1.0, "row_transitions": -1.0,
-                    "column_transitions": -1.0, "holes": -4.0, "well_sums": -1.0},
-    "el_tetris": {"landing_height": -4.500158825082766, "lines": 3.4181268101392694,
-                  "row_transitions": -3.2178882868487753, "column_transitions": -9.348695305445199,
-                  "holes": -7.899265427351652, "well_sums": -3.3855972247263626},
-    "bcts": {"landing_height": -12.63, "eroded_cells": 6.60, "row_transitions": -9.22,
-             "column_transitions": -19.77, "holes": -13.08, "well_sums": -10.49,
-             "hole_depth": -1.61, "rows_with_holes": -24.04},
-}  # fmt: skip
+    "dellacherie": {
+        "landing_height": -1.0,
+        "eroded_cells": 1.0,
+        "row_transitions": -1.0,
+        "column_transitions": -1.0,
+        "holes": -4.0,
+        "well_sums": -1.0,
+    },
+    "el_tetris": {
+        "landing_height": -4.500158825082766,
+        "lines": 3.4181268101392694,
+        "row_transitions": -3.2178882868487753,
+        "column_transitions": -9.348695305445199,
+        "holes": -7.899265427351652,
+        "well_sums": -3.3855972247263626,
+    },
+    "bcts": {
+        "landing_height": -12.63,
+        "eroded_cells": 6.60,
+        "row_transitions": -9.22,
+        "column_transitions": -19.77,
+        "holes": -13.08,
+        "well_sums": -10.49,
+        "hole_depth": -1.61,
+        "rows_with_holes": -24.04,
+    },
+}
 POLICIES = ("random", *WEIGHTS)
 
 Policy = Callable[[State, jax.Array], jax.Array]
@@ -45,8 +63,10 @@ Policy = Callable[[State, jax.Array], jax.Array]
 
 def _check_env(env: Tetris) -> None:
     if env.action_mode != "placement":
-        raise ValueError(f"heuristics: env.action_mode={env.action_mode!r} is not allowed; the "
-                         "controllers need action_mode='placement'.")  # fmt: skip
+        raise ValueError(
+            f"heuristics: env.action_mode={env.action_mode!r} is not allowed; the "
+            "controllers need action_mode='placement'."
+        )
 
 
 def placement_features(env: Tetris, state: State) -> tuple[dict[str, jax.Array], jax.Array]:
@@ -57,16 +77,16 @@ def placement_features(env: Tetris, state: State) -> tuple[dict[str, jax.Array],
     fallback: a distinct placement that does not top out.
     """
     _check_env(env)
-    return afterstates.placement_features(state.cols, state.piece, env.width, env.height,
-                                          env.rows)  # fmt: skip
+    return afterstates.placement_features(state.cols, state.piece, env.width, env.height, env.rows)
 
 
 def placement_scores(env: Tetris, state: State, weights: dict[str, float]) -> jax.Array:
     """(num_actions,) float32 weighted feature sums; -inf where the placement is not valid."""
     unknown = set(weights) - set(FEATURES)
     if unknown:
-        raise ValueError(f"heuristics: weights has unknown features {sorted(unknown)}; allowed: "
-                         f"{FEATURES}.")  # fmt: skip
+        raise ValueError(
+            f"heuristics: weights has unknown features {sorted(unknown)}; allowed: {FEATURES}."
+        )
     features, valid = placement_features(env, state)  # XLA drops the features not weighted.
     score = sum(jnp.float32(w) * features[k] for k, w in weights.items())
     return jnp.where(valid, score, -jnp.inf)
@@ -100,8 +120,9 @@ def make_policy(env: Tetris, name: str, weights: dict[str, float] | None = None)
     lowest action index; if every placement tops out, action 0 (the game ends either way)."""
     _check_env(env)
     if name not in POLICIES:
-        raise ValueError(f"heuristics: name={name!r} is not allowed; name must be one of "
-                         f"{POLICIES}.")  # fmt: skip
+        raise ValueError(
+            f"heuristics: name={name!r} is not allowed; name must be one of {POLICIES}."
+        )
     if name == "random":
         if weights is not None:
             raise ValueError("heuristics: the random policy takes no weights.")
@@ -146,8 +167,9 @@ def _play_fn(env: Tetris, name: str, num_games: int, max_pieces: int):
     return jax.jit(run)
 
 
-def play(env: Tetris, policy_name: str, key: jax.Array, num_games: int,
-         max_pieces: int) -> PlayResult:  # fmt: skip
+def play(
+    env: Tetris, policy_name: str, key: jax.Array, num_games: int, max_pieces: int
+) -> PlayResult:
     """Plays `num_games` games (from `env.reset` with keys split from `key`) with a controller
     until each tops out or has made `max_pieces` decisions, in one compiled loop of vmapped
     steps. The compiled function is cached per (env, policy_name, num_games, max_pieces)."""
@@ -157,6 +179,7 @@ def play(env: Tetris, policy_name: str, key: jax.Array, num_games: int,
     if not (isinstance(max_pieces, int) and max_pieces > 0):
         raise ValueError(f"heuristics: max_pieces={max_pieces!r} must be a positive int.")
     if policy_name not in POLICIES:
-        raise ValueError(f"heuristics: policy_name={policy_name!r} is not allowed; it must be "
-                         f"one of {POLICIES}.")  # fmt: skip
+        raise ValueError(
+            f"heuristics: policy_name={policy_name!r} is not allowed; it must be one of {POLICIES}."
+        )
     return _play_fn(env, policy_name, num_games, max_pieces)(key)

@@ -127,9 +127,14 @@ def games(r: Rollout) -> Games:
 
 
 def play(
-    env: Tetris, policy: Policy, key: jax.Array, *, num_games: int, max_pieces: int,
+    env: Tetris,
+    policy: Policy,
+    key: jax.Array,
+    *,
+    num_games: int,
+    max_pieces: int,
     carry: Any = (),
-) -> Rollout:  # fmt: skip
+) -> Rollout:
     """Plays N games until each tops out or reaches `max_pieces`; the final carry (`games(r)`
     gives the results). Jit the caller."""
     limit = step_limit(env, max_pieces)
@@ -139,9 +144,15 @@ def play(
 
 
 def trace(
-    env: Tetris, policy: Policy, key: jax.Array, *, num_games: int, steps: int,
-    max_pieces: int | None = None, carry: Any = (),
-) -> tuple[Rollout, Transition]:  # fmt: skip
+    env: Tetris,
+    policy: Policy,
+    key: jax.Array,
+    *,
+    num_games: int,
+    steps: int,
+    max_pieces: int | None = None,
+    carry: Any = (),
+) -> tuple[Rollout, Transition]:
     """`steps` steps of N games from the start: the final carry and every step's Transition,
     stacked time-major (steps, N, ...). Jit the caller."""
     body = lambda r, _: step(env, policy, r, max_pieces=max_pieces)

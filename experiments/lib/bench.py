@@ -44,7 +44,7 @@ def machine_info() -> dict:
     return {
         "command": " ".join(
             [os.path.basename(sys.executable), "-m", "experiments.benchmark"] + sys.argv[1:]
-        ),  # fmt: skip
+        ),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host_cpu": cpu,
         "host_cores": os.cpu_count(),
@@ -90,8 +90,14 @@ def make_env_rollout(env: tetris_jax.Tetris, with_obs: bool) -> Callable:
     return rollout
 
 
-def benchmark_heuristics(name: str, batch: int = 4096, steps: int = 64, repeats: int = 5,
-                         env: tetris_jax.Tetris | None = None, seed: int = 0) -> dict:  # fmt: skip
+def benchmark_heuristics(
+    name: str,
+    batch: int = 4096,
+    steps: int = 64,
+    repeats: int = 5,
+    env: tetris_jax.Tetris | None = None,
+    seed: int = 0,
+) -> dict:
     """Pieces/s of a controller playing `batch` games (10x20 classic rules by default) for
     `steps` decisions each, `jit(lax.scan(rollout.step))` with auto-reset. Games that end
     restart; a restart step decides nothing and is not counted. The compile time (first call) is
@@ -121,9 +127,16 @@ def benchmark_heuristics(name: str, batch: int = 4096, steps: int = 64, repeats:
         times.append(time.perf_counter() - t0)
         counts.append(int(decided))
     rates = [n / t for n, t in zip(counts, times, strict=True)]
-    return {"pieces_per_s": statistics.median(rates), "seconds": statistics.median(times),
-            "compile_s": compile_s, "steps": steps, "batch": batch, "repeats": repeats,
-            "env": repr(env), "backend": jax.default_backend()}  # fmt: skip
+    return {
+        "pieces_per_s": statistics.median(rates),
+        "seconds": statistics.median(times),
+        "compile_s": compile_s,
+        "steps": steps,
+        "batch": batch,
+        "repeats": repeats,
+        "env": repr(env),
+        "backend": jax.default_backend(),
+    }
 
 
 def synthetic_batch(
@@ -169,8 +182,9 @@ def benchmark_train_step(
     replayed_steps_per_s (medians over repeats; replayed steps = updates * B * T), the
     per-repeat rates, the parameter count and the device.
     """
-    config = agent_configs.get_config(preset, batch_size=batch_size, batch_length=seq_len,
-                                      **overrides)  # fmt: skip
+    config = agent_configs.get_config(
+        preset, batch_size=batch_size, batch_length=seq_len, **overrides
+    )
     env = env or tetris_jax.Tetris()
     spec, num_actions = env.observation_spec(), env.num_actions
     agent = Agent(config, spec, num_actions)
@@ -203,8 +217,9 @@ def benchmark_train_step(
     }
 
 
-def benchmark_loop(config: ml_collections.ConfigDict, iterations: int = 20, repeats: int = 3,
-                   **overrides: Any) -> dict[str, Any]:  # fmt: skip
+def benchmark_loop(
+    config: ml_collections.ConfigDict, iterations: int = 20, repeats: int = 3, **overrides: Any
+) -> dict[str, Any]:
     """Times `repeats` runs of `iterations` loop iterations (replay pre-filled, training on)."""
     config = build.resolve(config)
     config.update(overrides)
@@ -214,10 +229,15 @@ def benchmark_loop(config: ml_collections.ConfigDict, iterations: int = 20, repe
     mesh = loop.make_mesh()
     t0 = time.perf_counter()
     state = loop.init_state(
-        env, agent, jax.random.key(config.seed), num_envs=config.num_envs,
-        capacity=config.replay_capacity, seq_len=config.seq_len,
-        memory_fraction=config.replay_memory_fraction, mesh=mesh,
-    )  # fmt: skip
+        env,
+        agent,
+        jax.random.key(config.seed),
+        num_envs=config.num_envs,
+        capacity=config.replay_capacity,
+        seq_len=config.seq_len,
+        memory_fraction=config.replay_memory_fraction,
+        mesh=mesh,
+    )
     collect, train, chunk, calls = loop.make_step_fns(config, env, agent, state, mesh)
     # Fill enough replay for a window, compiling collect and train on the way.
     fill = -(-config.seq_len // config.collect_steps)
@@ -244,10 +264,15 @@ def benchmark_loop(config: ml_collections.ConfigDict, iterations: int = 20, repe
         upd_rates.append(updates / dt)
     ups = statistics.median(upd_rates)
     return {
-        "num_envs": config.num_envs, "collect_steps": config.collect_steps,
-        "train_ratio": config.train_ratio, "preset": config.agent_preset,
-        "batch": config.batch_size, "seq_len": config.seq_len, "compile_s": compile_s,
-        "env_steps_per_s": statistics.median(env_rates), "updates_per_s": ups,
+        "num_envs": config.num_envs,
+        "collect_steps": config.collect_steps,
+        "train_ratio": config.train_ratio,
+        "preset": config.agent_preset,
+        "batch": config.batch_size,
+        "seq_len": config.seq_len,
+        "compile_s": compile_s,
+        "env_steps_per_s": statistics.median(env_rates),
+        "updates_per_s": ups,
         "replayed_steps_per_s": ups * config.batch_size * config.seq_len,
         "devices": jax.device_count(),
-    }  # fmt: skip
+    }

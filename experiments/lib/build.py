@@ -28,12 +28,18 @@ def make_env(config: ml_collections.ConfigDict, evaluation: bool = False) -> Tet
     max_steps = None if evaluation or not e.max_steps else int(e.max_steps)
     try:
         return Tetris(
-            height=e.height, width=e.width, action_mode=e.action_mode,
-            reward_mode=e.reward_mode, randomizer=e.randomizer, queue_size=e.queue_size,
-            max_steps=max_steps, shaping_gamma=e.shaping_gamma,
-            game_over_penalty=e.game_over_penalty, piece_reward=e.piece_reward,
+            height=e.height,
+            width=e.width,
+            action_mode=e.action_mode,
+            reward_mode=e.reward_mode,
+            randomizer=e.randomizer,
+            queue_size=e.queue_size,
+            max_steps=max_steps,
+            shaping_gamma=e.shaping_gamma,
+            game_over_penalty=e.game_over_penalty,
+            piece_reward=e.piece_reward,
             placement_features=e.placement_features,
-        )  # fmt: skip
+        )
     except ValueError as err:
         raise UserError(f"config.env: {err}") from None
 
@@ -42,9 +48,11 @@ def agent_config(config: ml_collections.ConfigDict) -> agent_configs.Config:
     overrides = {k: v for k, v in config.agent.items() if v is not None}
     try:
         return agent_configs.get_config(
-            config.agent_preset, batch_size=config.batch_size, batch_length=config.seq_len,
+            config.agent_preset,
+            batch_size=config.batch_size,
+            batch_length=config.seq_len,
             **overrides,
-        )  # fmt: skip
+        )
     except agent_configs.ConfigError as err:
         raise UserError(f"config.agent: {err}") from None
 
@@ -61,42 +69,77 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
             raise UserError(f"config.{field}: got {config[field]!r}; {allowed}")
 
     make_env(config)  # The env's fields first: the checks below build on them.
-    for field in ("num_envs", "collect_steps", "batch_size", "seq_len", "total_env_steps",
-                  "log_every", "dashboard_every", "keep_last"):  # fmt: skip
+    for field in (
+        "num_envs",
+        "collect_steps",
+        "batch_size",
+        "seq_len",
+        "total_env_steps",
+        "log_every",
+        "dashboard_every",
+        "keep_last",
+    ):
         need(isinstance(config[field], int) and config[field] >= 1, field, "must be an int >= 1")
-    for field in ("accelerator_num_envs", "train_start", "eval_episodes", "eval_max_pieces",
-                  "no_lines_warning_steps", "wm_episodes"):  # fmt: skip
+    for field in (
+        "accelerator_num_envs",
+        "train_start",
+        "eval_episodes",
+        "eval_max_pieces",
+        "no_lines_warning_steps",
+        "wm_episodes",
+    ):
         need(isinstance(config[field], int) and config[field] >= 0, field, "must be an int >= 0")
     if config.wm_episodes:
-        need(isinstance(config.wm_max_pieces, int) and config.wm_max_pieces > 15,
-             "wm_max_pieces", "must be an int > 15 (the longest open-loop horizon)")  # fmt: skip
-    need(config.num_envs % num_devices == 0, "num_envs",
-         f"must be a multiple of the device count {num_devices}")  # fmt: skip
-    need(config.batch_size % num_devices == 0, "batch_size",
-         f"must be a multiple of the device count {num_devices}")  # fmt: skip
+        need(
+            isinstance(config.wm_max_pieces, int) and config.wm_max_pieces > 15,
+            "wm_max_pieces",
+            "must be an int > 15 (the longest open-loop horizon)",
+        )
+    need(
+        config.num_envs % num_devices == 0,
+        "num_envs",
+        f"must be a multiple of the device count {num_devices}",
+    )
+    need(
+        config.batch_size % num_devices == 0,
+        "batch_size",
+        f"must be a multiple of the device count {num_devices}",
+    )
     need(config.train_ratio > 0, "train_ratio", "must be > 0")
     need(config.ckpt_minutes > 0, "ckpt_minutes", "must be > 0")
     need(config.train_minutes >= 0, "train_minutes", "must be >= 0 (0 = no time limit)")
     need(0 < config.replay_memory_fraction <= 1, "replay_memory_fraction", "must be in (0, 1]")
     cap = config.replay_capacity
-    need(isinstance(cap, int) and cap % config.num_envs == 0, "replay_capacity",
-         f"must be a multiple of num_envs={config.num_envs}")  # fmt: skip
-    need(cap // config.num_envs >= max(config.seq_len, config.collect_steps), "replay_capacity",
-         f"must hold max(seq_len, collect_steps) steps per env: >= "
-         f"{max(config.seq_len, config.collect_steps) * config.num_envs}")  # fmt: skip
+    need(
+        isinstance(cap, int) and cap % config.num_envs == 0,
+        "replay_capacity",
+        f"must be a multiple of num_envs={config.num_envs}",
+    )
+    need(
+        cap // config.num_envs >= max(config.seq_len, config.collect_steps),
+        "replay_capacity",
+        f"must hold max(seq_len, collect_steps) steps per env: >= "
+        f"{max(config.seq_len, config.collect_steps) * config.num_envs}",
+    )
     if config.agent.qhead and not config.env.placement_features:
-        raise UserError("config.agent.qhead: got True; the Q head scores placements by their "
-                        "features: needs env.placement_features=True (placement mode), or set "
-                        "agent.qhead=False")  # fmt: skip
+        raise UserError(
+            "config.agent.qhead: got True; the Q head scores placements by their "
+            "features: needs env.placement_features=True (placement mode), or set "
+            "agent.qhead=False"
+        )
     cur = config.curriculum
     if cur.enabled:
         limit = config.env.height - 4
         if not (isinstance(cur.max_rows, int) and 0 <= cur.max_rows <= limit):
-            raise UserError(f"config.curriculum.max_rows: got {cur.max_rows!r}; allowed: an int "
-                            f"in [0, env.height - 4 = {limit}]")  # fmt: skip
+            raise UserError(
+                f"config.curriculum.max_rows: got {cur.max_rows!r}; allowed: an int "
+                f"in [0, env.height - 4 = {limit}]"
+            )
         if not (isinstance(cur.holes_per_row, int) and 1 <= cur.holes_per_row < config.env.width):
-            raise UserError(f"config.curriculum.holes_per_row: got {cur.holes_per_row!r}; "
-                            f"allowed: an int in [1, env.width - 1]")  # fmt: skip
+            raise UserError(
+                f"config.curriculum.holes_per_row: got {cur.holes_per_row!r}; "
+                f"allowed: an int in [1, env.width - 1]"
+            )
         if not cur.anneal_steps >= 0:
             raise UserError(f"config.curriculum.anneal_steps: got {cur.anneal_steps!r}; >= 0")
 

@@ -195,12 +195,14 @@ class WorkdirLock:
                     f"({holder or 'holder unknown'}; lock {self.path}): wait for it to end or "
                     f"stop it, or use another --workdir"
                 ) from None
-            raise UserError(f"cannot lock {self.path}: {err.strerror} (a file system "
-                            f"without locks?)") from None  # fmt: skip
+            raise UserError(
+                f"cannot lock {self.path}: {err.strerror} (a file system without locks?)"
+            ) from None
         since = time.strftime("%Y-%m-%d %H:%M:%S %z")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since {since}\n"
-                  .encode(), 0)  # fmt: skip
+        os.pwrite(
+            fd, f"pid {os.getpid()} on host {socket.gethostname()} since {since}\n".encode(), 0
+        )
         self.fd = fd
 
     def release(self) -> None:

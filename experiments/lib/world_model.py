@@ -74,8 +74,11 @@ def field_scores(
     for name, p in pred.items():
         t = target[name]
         assert p.shape == t.shape and t.shape[: valid.ndim] == valid.shape, (
-            name, p.shape, t.shape, valid.shape,
-        )  # fmt: skip
+            name,
+            p.shape,
+            t.shape,
+            valid.shape,
+        )
         if t.size == 0:
             continue
         wrong = p != t
@@ -87,9 +90,14 @@ def field_scores(
 
 
 def event_scores(
-    pred_reward: jax.Array, pred_lines: jax.Array, pred_continue: jax.Array, reward: jax.Array,
-    lines: jax.Array, terminal: jax.Array, valid: jax.Array,
-) -> dict[str, jax.Array]:  # fmt: skip
+    pred_reward: jax.Array,
+    pred_lines: jax.Array,
+    pred_continue: jax.Array,
+    reward: jax.Array,
+    lines: jax.Array,
+    terminal: jax.Array,
+    valid: jax.Array,
+) -> dict[str, jax.Array]:
     """Reward, lines and game-over scores of predictions against the real steps, all (...)."""
     cleared, over = valid & (lines > 0), valid & terminal
     return {
@@ -115,9 +123,12 @@ def frame_scores(pred: Frame, traj: Trajectories, h: int) -> dict[str, jax.Array
 
 
 def score(
-    traj: Trajectories, preds: Mapping[str, Frame], *, horizons: Sequence[int],
+    traj: Trajectories,
+    preds: Mapping[str, Frame],
+    *,
+    horizons: Sequence[int],
     split_queue: bool,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The report's numbers (as arrays) from predictions `preds` ({"posterior": Frame, "1":
     Frame, ...}: entry s of horizon h predicts step s + h) and the real trajectories.
 
@@ -138,10 +149,13 @@ def score(
             q = traj.obs["queue"].shape[-1]
             known = max(q - h, 0)
             parts = {"queue_known": (slice(0, known)), "queue_unknown": slice(known, q)}
-            scores.update(field_scores(
-                {k: pred.fields["queue"][..., s] for k, s in parts.items()},
-                {k: target["queue"][..., s] for k, s in parts.items()}, target_valid,
-            ))  # fmt: skip
+            scores.update(
+                field_scores(
+                    {k: pred.fields["queue"][..., s] for k, s in parts.items()},
+                    {k: target["queue"][..., s] for k, s in parts.items()},
+                    target_valid,
+                )
+            )
         report["open_loop"][str(h)] = scores
         base["copy_start"][str(h)] = field_scores(traj.obs, target, target_valid)
         # The model's own reconstruction of the start, unchanged: what the dynamics add.
@@ -157,8 +171,15 @@ def _no_event(traj: Trajectories, h: int) -> dict[str, jax.Array]:
     """The "no lines, the game goes on" baseline's event scores at horizon h."""
     lines, term = shift(traj.lines, h), shift(traj.terminal, h)
     zero = jnp.zeros_like(traj.reward)
-    scores = event_scores(zero, jnp.zeros_like(lines), jnp.ones_like(term), shift(traj.reward, h),
-                          lines, term, shift(traj.valid, h))  # fmt: skip
+    scores = event_scores(
+        zero,
+        jnp.zeros_like(lines),
+        jnp.ones_like(term),
+        shift(traj.reward, h),
+        lines,
+        term,
+        shift(traj.valid, h),
+    )
     keys = ("lines_exact", "lines_exact_when_cleared", "continue_accuracy", "terminal_accuracy")
     return {k: scores[k] for k in keys}
 
@@ -179,23 +200,37 @@ def _collect_fn(env: Tetris, agent: Agent, games: int, steps: int, mode: str):
     def run(params, key):
         # tetris_jax.rollout's key use: the same seed gives the games `evaluate` plays.
         act = policies.agent_policy(agent, params, mode)
-        _, tr = rollout.trace(env, act, key, num_games=games, steps=steps,
-                              carry=agent.initial_carry(games))  # fmt: skip
+        _, tr = rollout.trace(
+            env, act, key, num_games=games, steps=steps, carry=agent.initial_carry(games)
+        )
         ts, carry = tr.ts, tr.info  # The time step acted on, the carry after acting on it.
         # A game's steps are those it was going at, and the frozen game-over step after them.
         after = jnp.concatenate([jnp.zeros_like(tr.going[:1]), tr.going[:-1]], 0)
         rows = Trajectories(
-            {f: getattr(ts.observation, f) for f in fields}, tr.action, carry.prev_features,
-            carry.state, ts.reward, ts.metrics["lines_cleared"], ts.is_terminal,
+            {f: getattr(ts.observation, f) for f in fields},
+            tr.action,
+            carry.prev_features,
+            carry.state,
+            ts.reward,
+            ts.metrics["lines_cleared"],
+            ts.is_terminal,
             tr.going | after,
-        )  # fmt: skip
+        )
         return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)
 
     return jax.jit(run)
 
 
-def collect(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, episodes: int,
-            max_pieces: int, mode: str = "greedy") -> Trajectories:  # fmt: skip
+def collect(
+    env: Tetris,
+    agent: Agent,
+    params: Any,
+    key: jax.Array,
+    *,
+    episodes: int,
+    max_pieces: int,
+    mode: str = "greedy",
+) -> Trajectories:
     """`episodes` games from the empty board, at most `max_pieces` steps each, on device."""
     return _collect_fn(env, agent, episodes, max_pieces, mode)(params, key)
 
@@ -221,8 +256,9 @@ def action_inputs(agent: Agent, traj: Trajectories) -> jax.Array:
     return model.action_input(onehot, traj.chosen)
 
 
-def imagine_real(agent: Agent, params: Any, start: rssm.State, act: jax.Array, key: jax.Array,
-                 offsets: jax.Array) -> rssm.State:  # fmt: skip
+def imagine_real(
+    agent: Agent, params: Any, start: rssm.State, act: jax.Array, key: jax.Array, offsets: jax.Array
+) -> rssm.State:
     """Prior steps from `start` (N, T, ...) with the real actions: the step at offset k takes
     act[:, s + k] at start s (act (N, T + pad, A + F)). Returns the last state (N, T, ...)."""
     N, T = start.deter.shape[:2]
@@ -231,8 +267,9 @@ def imagine_real(agent: Agent, params: Any, start: rssm.State, act: jax.Array, k
     def step(state, inp):
         k, sub = inp
         a = jax.lax.dynamic_slice_in_dim(act, k, T, axis=1)
-        nxt, _ = agent.nets.rssm.apply(params["rssm"], state, flat(a), sub,
-                                       method=rssm.RSSM.img_step)  # fmt: skip
+        nxt, _ = agent.nets.rssm.apply(
+            params["rssm"], state, flat(a), sub, method=rssm.RSSM.img_step
+        )
         return nxt, None
 
     keys = jax.random.split(key, offsets.shape[0])
@@ -240,8 +277,9 @@ def imagine_real(agent: Agent, params: Any, start: rssm.State, act: jax.Array, k
     return jax.tree.map(lambda x: x.reshape((N, T, *x.shape[1:])), last)
 
 
-def predict(agent: Agent, params: Any, traj: Trajectories, key: jax.Array, *,
-            horizons: Sequence[int]) -> dict[str, Frame]:  # fmt: skip
+def predict(
+    agent: Agent, params: Any, traj: Trajectories, key: jax.Array, *, horizons: Sequence[int]
+) -> dict[str, Frame]:
     """{"posterior": Frame of every step, "h": Frame of the prior h steps after every step}."""
     fields = tuple(traj.obs)
     preds = {"posterior": decode(agent, params, traj.post, fields)}
@@ -274,8 +312,15 @@ def _python(tree: Any) -> Any:
     return None if np.isnan(x) else float(x)
 
 
-def report(agent: Agent, params: Any, env: Tetris, traj: Trajectories, key: jax.Array, *,
-           horizons: Sequence[int] = HORIZONS) -> dict[str, Any]:  # fmt: skip
+def report(
+    agent: Agent,
+    params: Any,
+    env: Tetris,
+    traj: Trajectories,
+    key: jax.Array,
+    *,
+    horizons: Sequence[int] = HORIZONS,
+) -> dict[str, Any]:
     """The report of `measure` on given trajectories."""
     horizons = tuple(sorted(set(int(h) for h in horizons)))
     placement = env.action_mode == "placement"
@@ -284,35 +329,63 @@ def report(agent: Agent, params: Any, env: Tetris, traj: Trajectories, key: jax.
     ended = np.asarray(traj.terminal & traj.valid).any(1)
     q = env.queue_size
     info = {
-        "steps": int(valid.sum()), "episodes": int(valid.shape[0]), "max_pieces": valid.shape[1],
-        "horizons": list(horizons), "reward_mode": env.reward_mode, "queue_size": q,
+        "steps": int(valid.sum()),
+        "episodes": int(valid.shape[0]),
+        "max_pieces": valid.shape[1],
+        "horizons": list(horizons),
+        "reward_mode": env.reward_mode,
+        "queue_size": q,
         "action_features": traj.chosen.shape[-1] > 0,
-        "games": {"steps_mean": float(valid.sum(1).mean()), "ended": int(ended.sum()),
-                  "lines_mean": float((np.asarray(traj.lines) * valid).sum(1).mean())},
+        "games": {
+            "steps_mean": float(valid.sum(1).mean()),
+            "ended": int(ended.sum()),
+            "lines_mean": float((np.asarray(traj.lines) * valid).sum(1).mean()),
+        },
         # What the start observation (and the real actions) determine h steps on.
-        "determined": {str(h): {"board": placement and h <= q + 1, "piece": placement and h <= q,
-                                "queue_slots": max(q - h, 0) if placement else 0}
-                       for h in horizons},
-    }  # fmt: skip
+        "determined": {
+            str(h): {
+                "board": placement and h <= q + 1,
+                "piece": placement and h <= q,
+                "queue_slots": max(q - h, 0) if placement else 0,
+            }
+            for h in horizons
+        },
+    }
     # In horizon order (jit returns dicts with sorted keys).
     order = lambda d: {k: d[k] for k in ["posterior", *map(str, horizons)] if k in d}  # noqa: E731
-    base = {k: order(out["baselines"][k]) for k in ("copy_start", "copy_posterior", "all_empty",
-                                                    "no_event")}  # fmt: skip
-    return {**info, "posterior": out["posterior"], "open_loop": order(out["open_loop"]),
-            "baselines": base}  # fmt: skip
+    base = {
+        k: order(out["baselines"][k])
+        for k in ("copy_start", "copy_posterior", "all_empty", "no_event")
+    }
+    return {
+        **info,
+        "posterior": out["posterior"],
+        "open_loop": order(out["open_loop"]),
+        "baselines": base,
+    }
 
 
-def measure(agent: Agent, params: Any, env: Tetris, key: jax.Array, *, episodes: int = 8,
-            max_pieces: int = 200, horizons: Sequence[int] = HORIZONS,
-            mode: str = "greedy") -> dict[str, Any]:  # fmt: skip
+def measure(
+    agent: Agent,
+    params: Any,
+    env: Tetris,
+    key: jax.Array,
+    *,
+    episodes: int = 8,
+    max_pieces: int = 200,
+    horizons: Sequence[int] = HORIZONS,
+    mode: str = "greedy",
+) -> dict[str, Any]:
     """Plays `episodes` games with the agent's policy and scores its world model on them (see
     the module docstring). Everything is jitted and batched over games; the compiled functions
     are cached per (env, agent, sizes), so calling it at every checkpoint compiles once."""
     if not horizons or min(horizons) < 1:
         raise ValueError(f"horizons: got {horizons!r}; need integers >= 1")
     if episodes < 1 or max_pieces <= max(horizons):
-        raise ValueError(f"episodes: got {episodes}, need >= 1; max_pieces: got {max_pieces}, "
-                         f"need > the longest horizon {max(horizons)}")  # fmt: skip
+        raise ValueError(
+            f"episodes: got {episodes}, need >= 1; max_pieces: got {max_pieces}, "
+            f"need > the longest horizon {max(horizons)}"
+        )
     k_play, k_model = jax.random.split(key)
     traj = collect(env, agent, params, k_play, episodes=episodes, max_pieces=max_pieces, mode=mode)
     return report(agent, params, env, traj, k_model, horizons=horizons)
@@ -326,5 +399,9 @@ def flat_metrics(report: Mapping[str, Any], prefix: str = "wm") -> dict[str, flo
     groups.update({f"open_loop_{h}": v for h, v in report["open_loop"].items()})
     for name, by in report["baselines"].items():
         groups.update({f"{name}_{h}": v for h, v in by.items()})
-    return {f"{prefix}/{g}/{k}": float(v) for g, d in groups.items() for k, v in d.items()
-            if v is not None}  # fmt: skip
+    return {
+        f"{prefix}/{g}/{k}": float(v)
+        for g, d in groups.items()
+        for k, v in d.items()
+        if v is not None
+    }

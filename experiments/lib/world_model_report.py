@@ -33,9 +33,15 @@ def _dream_fn(agent: Agent, length: int):
 
 
 def dream_boards(
-    agent: Agent, params: Any, traj: Trajectories, key: jax.Array, *, games: int, length: int,
+    agent: Agent,
+    params: Any,
+    traj: Trajectories,
+    key: jax.Array,
+    *,
+    games: int,
+    length: int,
     start: int = 20,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For the first `games` games, from step `start` (earlier in short games): the real and
     the dreamed boards (games, length + 1, rows, cols), valid (games, length + 1) and the start
     steps. The dream decodes the posterior at the start, then the prior with the real actions."""
@@ -50,8 +56,14 @@ def dream_boards(
     return np.asarray(sub.obs["board"]), np.asarray(dreamed), np.asarray(sub.valid), starts
 
 
-def draw(path: str, real: np.ndarray, dreamed: np.ndarray, valid: np.ndarray,
-         starts: np.ndarray, known: int) -> None:  # fmt: skip
+def draw(
+    path: str,
+    real: np.ndarray,
+    dreamed: np.ndarray,
+    valid: np.ndarray,
+    starts: np.ndarray,
+    known: int,
+) -> None:
     """Real boards over the dreamed ones, step by step; wrong cells in red (predicted filled,
     really empty) and blue (really filled, missed)."""
     import matplotlib
@@ -61,16 +73,21 @@ def draw(path: str, real: np.ndarray, dreamed: np.ndarray, valid: np.ndarray,
 
     G, L = real.shape[:2]
     fig, axes = plt.subplots(2 * G, L, figsize=(0.75 * L, 1.55 * 2 * G + 0.6), squeeze=False)
-    colours = {"empty": (1, 1, 1), "filled": (0.35, 0.35, 0.35), "extra": (0.9, 0.1, 0.1),
-               "missed": (0.1, 0.35, 0.95)}  # fmt: skip
+    colours = {
+        "empty": (1, 1, 1),
+        "filled": (0.35, 0.35, 0.35),
+        "extra": (0.9, 0.1, 0.1),
+        "missed": (0.1, 0.35, 0.95),
+    }
     for g in range(G):
         for k in range(L):
             r, d = real[g, k], dreamed[g, k]
             img_r = np.where(r[..., None], colours["filled"], colours["empty"])
             img_d = np.select(
                 [(d & r)[..., None], (d & ~r)[..., None], (~d & r)[..., None]],
-                [colours["filled"], colours["extra"], colours["missed"]], colours["empty"],
-            )  # fmt: skip
+                [colours["filled"], colours["extra"], colours["missed"]],
+                colours["empty"],
+            )
             top, bottom = axes[2 * g, k], axes[2 * g + 1, k]
             for ax, img in ((top, img_r), (bottom, img_d)):
                 ax.imshow(img if valid[g, k] else np.ones_like(img) * 0.9, interpolation="nearest")
@@ -81,10 +98,12 @@ def draw(path: str, real: np.ndarray, dreamed: np.ndarray, valid: np.ndarray,
                 bottom.set_title(f"{int((d != r).sum())} wrong", fontsize=6)
         axes[2 * g, 0].set_ylabel(f"game {g}\nreal", fontsize=7)
         axes[2 * g + 1, 0].set_ylabel("dreamed", fontsize=7)
-    fig.suptitle("Real boards (grey) over the world model's open-loop dream with the real actions "
-                 "(red: predicted filled but empty; blue: missed);\n"
-                 "+k: k steps ahead of the posterior; *: beyond the queue (pieces unknown)",
-                 fontsize=8)  # fmt: skip
+    fig.suptitle(
+        "Real boards (grey) over the world model's open-loop dream with the real actions "
+        "(red: predicted filled but empty; blue: missed);\n"
+        "+k: k steps ahead of the posterior; *: beyond the queue (pieces unknown)",
+        fontsize=8,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -100,47 +119,72 @@ def markdown(r: Mapping[str, Any]) -> str:
     rows = [("posterior", r["posterior"], "posterior")]
     rows += [(f"open loop {h}", r["open_loop"][h], h) for h in map(str, r["horizons"])]
     det = lambda h: "" if h == "posterior" or r["determined"][h]["board"] else " *"  # noqa: E731
-    head = (f"World model of {r.get('checkpoint', '?')} (step {r.get('step', '?')}): "
-            f"{r['episodes']} games ({r.get('mode', 'greedy')}, seed {r.get('seed', '?')}), "
-            f"{r['steps']} steps, {r['games']['ended']} games ended, "
-            f"{r['games']['lines_mean']:.1f} lines/game within the cap of {r['max_pieces']}. "
-            "* = beyond the queue (not every placed piece is known at the start).")  # fmt: skip
+    head = (
+        f"World model of {r.get('checkpoint', '?')} (step {r.get('step', '?')}): "
+        f"{r['episodes']} games ({r.get('mode', 'greedy')}, seed {r.get('seed', '?')}), "
+        f"{r['steps']} steps, {r['games']['ended']} games ended, "
+        f"{r['games']['lines_mean']:.1f} lines/game within the cap of {r['max_pieces']}. "
+        "* = beyond the queue (not every placed piece is known at the start)."
+    )
     pair = lambda d: f"{_pct(d.get('board_exact'))} · {_pct(d.get('board_error'))}"  # noqa: E731
-    out = [head, "", "Boards, as exact boards · cells wrong:", "",
-           "| prediction | steps | model | copy start | copy posterior | all empty |",
-           "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    out = [
+        head,
+        "",
+        "Boards, as exact boards · cells wrong:",
+        "",
+        "| prediction | steps | model | copy start | copy posterior | all empty |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, s, h in rows:
         cs, cp = b["copy_start"].get(h, {}), b["copy_posterior"].get(h, {})
-        out.append(f"| {name}{det(h)} | {s['steps']} | {pair(s)} | {pair(cs)} | {pair(cp)} | "
-                   f"{pair(b['all_empty'][h])} |")  # fmt: skip
-    out += ["", "| prediction | piece exact (copy start) | queue exact (copy start) | queue slots "
-            "wrong | known slots wrong | unknown slots wrong |", "|---|" + "---:|" * 5]  # fmt: skip
+        out.append(
+            f"| {name}{det(h)} | {s['steps']} | {pair(s)} | {pair(cs)} | {pair(cp)} | "
+            f"{pair(b['all_empty'][h])} |"
+        )
+    out += [
+        "",
+        "| prediction | piece exact (copy start) | queue exact (copy start) | queue slots "
+        "wrong | known slots wrong | unknown slots wrong |",
+        "|---|" + "---:|" * 5,
+    ]
     for name, s, h in rows:
         cs = b["copy_start"].get(h, {})
-        out.append(f"| {name}{det(h)} | {_pct(s['piece_exact'])} ({_pct(cs.get('piece_exact'))}) | "
-                   f"{_pct(s['queue_exact'])} ({_pct(cs.get('queue_exact'))}) | "
-                   f"{_pct(s['queue_error'])} | {_pct(s.get('queue_known_error'))} | "
-                   f"{_pct(s.get('queue_unknown_error'))} |")  # fmt: skip
-    out += ["", "| prediction | lines exact (none) | when cleared (none) | cleared steps | reward "
-            "abs error | continue right (never ends) | game over caught | terminal steps |",
-            "|---|" + "---:|" * 7]  # fmt: skip
+        out.append(
+            f"| {name}{det(h)} | {_pct(s['piece_exact'])} ({_pct(cs.get('piece_exact'))}) | "
+            f"{_pct(s['queue_exact'])} ({_pct(cs.get('queue_exact'))}) | "
+            f"{_pct(s['queue_error'])} | {_pct(s.get('queue_known_error'))} | "
+            f"{_pct(s.get('queue_unknown_error'))} |"
+        )
+    out += [
+        "",
+        "| prediction | lines exact (none) | when cleared (none) | cleared steps | reward "
+        "abs error | continue right (never ends) | game over caught | terminal steps |",
+        "|---|" + "---:|" * 7,
+    ]
     for name, s, h in rows:
         ne = b["no_event"][h]
-        out.append(f"| {name}{det(h)} | {_pct(s['lines_exact'])} ({_pct(ne['lines_exact'])}) | "
-                   f"{_pct(s['lines_exact_when_cleared'])} "
-                   f"({_pct(ne['lines_exact_when_cleared'])}) | {s['cleared_steps']} | "
-                   f"{s['reward_abs_error']:.3f} | {_pct(s['continue_accuracy'])} "
-                   f"({_pct(ne['continue_accuracy'])}) | {_pct(s['terminal_accuracy'])} | "
-                   f"{s['terminal_steps']} |")  # fmt: skip
+        out.append(
+            f"| {name}{det(h)} | {_pct(s['lines_exact'])} ({_pct(ne['lines_exact'])}) | "
+            f"{_pct(s['lines_exact_when_cleared'])} "
+            f"({_pct(ne['lines_exact_when_cleared'])}) | {s['cleared_steps']} | "
+            f"{s['reward_abs_error']:.3f} | {_pct(s['continue_accuracy'])} "
+            f"({_pct(ne['continue_accuracy'])}) | {_pct(s['terminal_accuracy'])} | "
+            f"{s['terminal_steps']} |"
+        )
     lines_note = (
         "lines = round(reward mean)"
         if r["reward_mode"] == "lines_only"
         else "lines = round(reward mean - the real shaping and penalty of the step)"
     )
-    out += ["", f"Binary cells thresholded at 0.5, categorical fields at their mode; {lines_note}; "
-            "continue = continue head > 0.5. Copy posterior: the model's reconstruction of the "
-            "start board, unchanged."]  # fmt: skip
+    out += [
+        "",
+        f"Binary cells thresholded at 0.5, categorical fields at their mode; {lines_note}; "
+        "continue = continue head > 0.5. Copy posterior: the model's reconstruction of the "
+        "start board, unchanged.",
+    ]
     if r.get("action_features"):
-        out[-1] += (" The RSSM's action input holds the real placement's afterstate features "
-                    "(among them the lines it clears).")  # fmt: skip
+        out[-1] += (
+            " The RSSM's action input holds the real placement's afterstate features "
+            "(among them the lines it clears)."
+        )
     return "\n".join(out) + "\n"

@@ -16,8 +16,9 @@ def test_realised_returns_and_untrained_critic(debug_config):
     agent = build.make_agent(debug_config, env)
     params = agent.init(jax.random.key(0)).params
     games, cap = 32, 60
-    result = calibration.calibration(env, agent, params, jax.random.key(1), games=games,
-                                     max_pieces=cap, mode="sample")  # fmt: skip
+    result = calibration.calibration(
+        env, agent, params, jax.random.key(1), games=games, max_pieces=cap, mode="sample"
+    )
     rows = result["rows"]
     assert rows[0]["t"] == 0 and rows[0]["games_alive"] == games
     alive = [r["games_alive"] for r in rows]

@@ -16,9 +16,13 @@ DEBUG = "--config=experiments/debug.py"
 
 def _run(module, *args, timeout=600, **env):
     return subprocess.run(
-        [sys.executable, "-m", f"experiments.{module}", *args], cwd=ROOT, capture_output=True,
-        text=True, timeout=timeout, env=subprocess_env(**env),
-    )  # fmt: skip
+        [sys.executable, "-m", f"experiments.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(**env),
+    )
 
 
 def _snapshot(folder):
@@ -78,10 +82,14 @@ def test_evaluate_without_checkpoints(tmp_path, debug_config):
 def test_two_cpu_devices(tmp_path):
     steps = 4 * 8 * 4
     r = _run(
-        "train", DEBUG, f"--workdir={tmp_path}/run", f"--config.total_env_steps={steps}",
-        "--config.eval_episodes=2", "--config.log_every=2",
+        "train",
+        DEBUG,
+        f"--workdir={tmp_path}/run",
+        f"--config.total_env_steps={steps}",
+        "--config.eval_episodes=2",
+        "--config.log_every=2",
         XLA_FLAGS="--xla_force_host_platform_device_count=2",
-    )  # fmt: skip
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 cpu device(s)" in r.stdout, r.stdout[-2000:]
     with open(tmp_path / "run" / "metrics.jsonl") as f:

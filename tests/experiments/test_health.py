@@ -49,8 +49,14 @@ def test_curriculum_anneals_to_empty():
 
 
 def test_progress_line():
-    row = {"env_steps": 50, "env_steps_per_s": 10.0, "updates_per_s": 1.0, "updates": 5,
-           "episodes": 2, "ep_lines": 1.5}  # fmt: skip
+    row = {
+        "env_steps": 50,
+        "env_steps_per_s": 10.0,
+        "updates_per_s": 1.0,
+        "updates": 5,
+        "episodes": 2,
+        "ep_lines": 1.5,
+    }
     assert "50.0%" in monitor.progress_line(row, 100)
     # With a time budget the bar follows whichever is further along.
     row["wall_s"] = 45 * 60.0
@@ -110,8 +116,9 @@ def test_random_baseline_in_direct_mode():
     games = play.play_baseline(env, "random", jax.random.key(0), num_games=4, max_pieces=3)
     assert games.lines.shape == (4,) and np.all(games.pieces <= 3)
     assert games.pieces.sum() > 0  # Random moves under gravity lock pieces.
-    assert play.play_baseline(env, "dellacherie", jax.random.key(0), num_games=4,
-                              max_pieces=3) is None  # fmt: skip
+    assert (
+        play.play_baseline(env, "dellacherie", jax.random.key(0), num_games=4, max_pieces=3) is None
+    )
 
 
 def test_saved_config_from_before_new_fields_loads(debug_config):

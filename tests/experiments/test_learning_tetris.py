@@ -49,9 +49,11 @@ def test_agent_beats_random_on_small_board_dense_reward(tmp_path, debug_config):
     agent_games = play.play_agent(env, agent, params, key, num_games=64, max_pieces=500)
     random_games = play.play_baseline(env, "random", key, num_games=64, max_pieces=500)
     trained, rand = play.stats(agent_games), play.stats(random_games)
-    print(f"greedy agent {trained['lines_mean']:.3f} lines/game "
-          f"({trained['pieces_mean']:.1f} pieces); random {rand['lines_mean']:.3f} "
-          f"({rand['pieces_mean']:.1f} pieces)")  # fmt: skip
+    print(
+        f"greedy agent {trained['lines_mean']:.3f} lines/game "
+        f"({trained['pieces_mean']:.1f} pieces); random {rand['lines_mean']:.3f} "
+        f"({rand['pieces_mean']:.1f} pieces)"
+    )
     assert 0.2 < rand["lines_mean"] < 0.8  # The baseline is what it should be on this board.
     # With the Q head it cleared 43.9 lines/game (random 0.42); before it, 1.23.
     assert trained["lines_mean"] > 10 * rand["lines_mean"], (trained, rand)

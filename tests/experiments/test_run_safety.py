@@ -97,8 +97,13 @@ def test_second_trainer_is_refused_and_killed_holder_frees_the_lock(workdir):
         "import sys, time\nfrom experiments.lib import runs\n"
         "runs.WorkdirLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(600)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, workdir], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, env=subprocess_env())  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, workdir],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        env=subprocess_env(),
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         with pytest.raises(UserError, match=rf"\(pid {proc.pid} on host "):
@@ -133,9 +138,12 @@ def test_evals_reconciled_on_resume_and_kept_on_full_disk(workdir, monkeypatch):
 
         monkeypatch.setattr(t.checkpoints.manager, "save", full)
         kept = rf"the last good checkpoint .*checkpoints/{TOTAL} is kept"
-        with pytest.raises(UserError, match=rf"no space left on device for checkpoint "
-                           rf"{TOTAL + 32} in .*: it needs about [\d.,]+ MiB \(the size of "
-                           rf"checkpoint {TOTAL}\) and [\d.,]+ MiB are free; {kept}"):  # fmt: skip
+        with pytest.raises(
+            UserError,
+            match=rf"no space left on device for checkpoint "
+            rf"{TOTAL + 32} in .*: it needs about [\d.,]+ MiB \(the size of "
+            rf"checkpoint {TOTAL}\) and [\d.,]+ MiB are free; {kept}",
+        ):
             t.save("periodic")
         assert monitor.read_jsonl(evals) == rows  # No evaluation of a checkpoint not saved.
         assert t.checkpoints.steps() == [TOTAL // 2, TOTAL]
@@ -199,17 +207,30 @@ def test_bad_env_field_is_blamed_on_the_env():
         build.check_config(c, 1)
 
 
-@pytest.mark.parametrize(("arg", "expected"), [
-    ("--config.agent.foo=1", "--config.agent.foo: config.agent has no field 'foo'"),
-    ("--config.fooo=1", "--config.fooo: config has no field 'fooo'"),
-    ("--config.agent.lrr=1", "did you mean config.agent.lr?"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [
+        ("--config.agent.foo=1", "--config.agent.foo: config.agent has no field 'foo'"),
+        ("--config.fooo=1", "--config.fooo: config has no field 'fooo'"),
+        ("--config.agent.lrr=1", "did you mean config.agent.lr?"),
+    ],
+)
 def test_unknown_config_field_is_one_line(tmp_path, arg, expected):
     r = subprocess.run(
-        [sys.executable, "-m", "experiments.train", "--config=experiments/debug.py",
-         f"--workdir={tmp_path}/w", arg], cwd=ROOT, capture_output=True, text=True,
-        timeout=300, env=subprocess_env(),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            "--config=experiments/debug.py",
+            f"--workdir={tmp_path}/w",
+            arg,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+    )
     assert r.returncode == 2, r.stderr[-2000:]
     assert len(r.stderr.strip().splitlines()) == 1 and expected in r.stderr, r.stderr[-2000:]
     assert not os.path.exists(tmp_path / "w")

@@ -82,8 +82,14 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
     assert max(s for s, _ in tags["env_steps_per_s"]) == debug_config.total_env_steps
 
     # Evaluate the final checkpoint, export its params and evaluate the export.
-    result = evaluate.evaluate(workdir, episodes=4, max_pieces=30, baselines=("random",),
-                               gif_frames=10, export=str(tmp_path / "export"))  # fmt: skip
+    result = evaluate.evaluate(
+        workdir,
+        episodes=4,
+        max_pieces=30,
+        baselines=("random",),
+        gif_frames=10,
+        export=str(tmp_path / "export"),
+    )
     step = debug_config.total_env_steps
     assert result["step"] == step
     names = [r["policy"] for r in result["rows"]]
@@ -92,8 +98,9 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
         assert os.path.exists(os.path.join(workdir, f"eval_{step}.{ext}"))
     s = result["rows"][0]["stats"]
     assert s["games"] == 4 and 0 <= s["capped_share"] <= 1 and s["pieces_mean"] <= 30
-    again = evaluate.evaluate(checkpoint=str(tmp_path / "export"), episodes=4, max_pieces=30,
-                              baselines=(), gif=False)  # fmt: skip
+    again = evaluate.evaluate(
+        checkpoint=str(tmp_path / "export"), episodes=4, max_pieces=30, baselines=(), gif=False
+    )
     assert again["rows"][0]["stats"] == s  # Same params, same seeds: the same games.
 
     # A damaged checkpoint gives a clear error, not a traceback from deep inside orbax.

@@ -28,28 +28,46 @@ def _hand_built():
     clears a line on arriving at t = 1 and ends at t = 2."""
     b = lambda *rows: np.array(rows, bool)  # noqa: E731
     boards = np.stack([b([0, 0], [0, 0]), b([0, 0], [1, 1]), b([1, 0], [1, 1]), b([1, 1], [1, 1])])
-    obs = {"board": boards, "piece": np.array([0, 1, 2, 5]),
-           "queue": np.array([[1, 2], [2, 3], [3, 4], [6, 6]])}  # fmt: skip
+    obs = {
+        "board": boards,
+        "piece": np.array([0, 1, 2, 5]),
+        "queue": np.array([[1, 2], [2, 3], [3, 4], [6, 6]]),
+    }
     lines = np.array([0, 1, 0, 0])
     traj = wm.Trajectories(
         obs={k: jnp.asarray(v[None]) for k, v in obs.items()},
-        action=jnp.zeros((1, 4), jnp.int32), chosen=jnp.zeros((1, 4, 0)),
-        post=rssm.initial_state(4, 1, 1, 2), reward=jnp.asarray(lines[None], jnp.float32),
-        lines=jnp.asarray(lines[None]), terminal=jnp.asarray([[False, False, True, False]]),
+        action=jnp.zeros((1, 4), jnp.int32),
+        chosen=jnp.zeros((1, 4, 0)),
+        post=rssm.initial_state(4, 1, 1, 2),
+        reward=jnp.asarray(lines[None], jnp.float32),
+        lines=jnp.asarray(lines[None]),
+        terminal=jnp.asarray([[False, False, True, False]]),
         valid=jnp.asarray([[True, True, True, False]]),
-    )  # fmt: skip
+    )
     frame = lambda fields, reward, cont: wm.Frame(  # noqa: E731
         {k: jnp.asarray(np.asarray(v)[None]) for k, v in fields.items()},
-        jnp.asarray([reward], jnp.float32), jnp.asarray([cont], jnp.float32))  # fmt: skip
+        jnp.asarray([reward], jnp.float32),
+        jnp.asarray([cont], jnp.float32),
+    )
     # The last entry of each prediction has no valid target: garbage that must not count.
     posterior = frame(
-        {"board": np.stack([boards[0], b([0, 0], [1, 0]), boards[2], b([0, 1], [0, 1])]),
-         "piece": [0, 1, 2, 3], "queue": [[1, 2], [2, 0], [3, 4], [0, 0]]},
-        [0.1, 0.8, 0.4, 3.0], [0.9, 0.9, 0.9, 0.0])  # fmt: skip
+        {
+            "board": np.stack([boards[0], b([0, 0], [1, 0]), boards[2], b([0, 1], [0, 1])]),
+            "piece": [0, 1, 2, 3],
+            "queue": [[1, 2], [2, 0], [3, 4], [0, 0]],
+        },
+        [0.1, 0.8, 0.4, 3.0],
+        [0.9, 0.9, 0.9, 0.0],
+    )
     one = frame(
-        {"board": np.stack([boards[1], boards[1], boards[0], boards[0]]),
-         "piece": [1, 0, 4, 4], "queue": [[2, 3], [3, 0], [5, 5], [5, 5]]},
-        [0.6, 0.2, 2.0, 2.0], [0.9, 0.2, 0.0, 0.0])  # fmt: skip
+        {
+            "board": np.stack([boards[1], boards[1], boards[0], boards[0]]),
+            "piece": [1, 0, 4, 4],
+            "queue": [[2, 3], [3, 0], [5, 5], [5, 5]],
+        },
+        [0.6, 0.2, 2.0, 2.0],
+        [0.9, 0.2, 0.0, 0.0],
+    )
     return traj, {"posterior": posterior, "1": one}
 
 
@@ -58,34 +76,78 @@ def test_scores_on_a_hand_built_batch():
     r = jax.tree.map(float, wm.score(traj, preds, horizons=(1,), split_queue=True))
     post, one, base = r["posterior"], r["open_loop"]["1"], r["baselines"]
     want_post = {
-        "board_exact": 2 / 3, "board_error": (0 + 1 / 4 + 0) / 3, "piece_exact": 1.0,
-        "queue_exact": 2 / 3, "queue_error": 0.5 / 3, "lines_exact": 1.0,
-        "lines_exact_when_cleared": 1.0, "reward_abs_error": (0.1 + 0.2 + 0.4) / 3,
-        "continue_accuracy": 2 / 3, "terminal_accuracy": 0.0, "steps": 3, "cleared_steps": 1,
+        "board_exact": 2 / 3,
+        "board_error": (0 + 1 / 4 + 0) / 3,
+        "piece_exact": 1.0,
+        "queue_exact": 2 / 3,
+        "queue_error": 0.5 / 3,
+        "lines_exact": 1.0,
+        "lines_exact_when_cleared": 1.0,
+        "reward_abs_error": (0.1 + 0.2 + 0.4) / 3,
+        "continue_accuracy": 2 / 3,
+        "terminal_accuracy": 0.0,
+        "steps": 3,
+        "cleared_steps": 1,
         "terminal_steps": 1,
-    }  # fmt: skip
+    }
     want_one = {
-        "board_exact": 1 / 2, "board_error": (0 + 1 / 4) / 2, "piece_exact": 1 / 2,
-        "queue_exact": 1 / 2, "queue_error": (0 + 1 / 2) / 2,
+        "board_exact": 1 / 2,
+        "board_error": (0 + 1 / 4) / 2,
+        "piece_exact": 1 / 2,
+        "queue_exact": 1 / 2,
+        "queue_error": (0 + 1 / 2) / 2,
         # Queue of 2, one step on: slot 0 was shown at the start, slot 1 was not.
-        "queue_known_exact": 1.0, "queue_known_error": 0.0, "queue_unknown_exact": 1 / 2,
-        "queue_unknown_error": 1 / 2, "lines_exact": 1.0, "lines_exact_when_cleared": 1.0,
-        "reward_abs_error": (0.4 + 0.2) / 2, "continue_accuracy": 1.0, "terminal_accuracy": 1.0,
-        "steps": 2, "cleared_steps": 1, "terminal_steps": 1,
-    }  # fmt: skip
+        "queue_known_exact": 1.0,
+        "queue_known_error": 0.0,
+        "queue_unknown_exact": 1 / 2,
+        "queue_unknown_error": 1 / 2,
+        "lines_exact": 1.0,
+        "lines_exact_when_cleared": 1.0,
+        "reward_abs_error": (0.4 + 0.2) / 2,
+        "continue_accuracy": 1.0,
+        "terminal_accuracy": 1.0,
+        "steps": 2,
+        "cleared_steps": 1,
+        "terminal_steps": 1,
+    }
     want_base = {
-        "copy_start": {"1": {"board_exact": 0.0, "board_error": (2 / 4 + 1 / 4) / 2,
-                             "piece_exact": 0.0, "queue_exact": 0.0, "queue_error": 1.0}},
-        "copy_posterior": {"1": {"board_exact": 0.0, "board_error": (2 / 4 + 2 / 4) / 2,
-                                 "piece_exact": 0.0, "queue_exact": 0.0, "queue_error": 1.0}},
-        "all_empty": {"posterior": {"board_exact": 1 / 3, "board_error": (0 + 2 / 4 + 3 / 4) / 3},
-                      "1": {"board_exact": 0.0, "board_error": (2 / 4 + 3 / 4) / 2}},
+        "copy_start": {
+            "1": {
+                "board_exact": 0.0,
+                "board_error": (2 / 4 + 1 / 4) / 2,
+                "piece_exact": 0.0,
+                "queue_exact": 0.0,
+                "queue_error": 1.0,
+            }
+        },
+        "copy_posterior": {
+            "1": {
+                "board_exact": 0.0,
+                "board_error": (2 / 4 + 2 / 4) / 2,
+                "piece_exact": 0.0,
+                "queue_exact": 0.0,
+                "queue_error": 1.0,
+            }
+        },
+        "all_empty": {
+            "posterior": {"board_exact": 1 / 3, "board_error": (0 + 2 / 4 + 3 / 4) / 3},
+            "1": {"board_exact": 0.0, "board_error": (2 / 4 + 3 / 4) / 2},
+        },
         "no_event": {
-            "posterior": {"lines_exact": 2 / 3, "lines_exact_when_cleared": 0.0,
-                          "continue_accuracy": 2 / 3, "terminal_accuracy": 0.0},
-            "1": {"lines_exact": 1 / 2, "lines_exact_when_cleared": 0.0,
-                  "continue_accuracy": 1 / 2, "terminal_accuracy": 0.0}},
-    }  # fmt: skip
+            "posterior": {
+                "lines_exact": 2 / 3,
+                "lines_exact_when_cleared": 0.0,
+                "continue_accuracy": 2 / 3,
+                "terminal_accuracy": 0.0,
+            },
+            "1": {
+                "lines_exact": 1 / 2,
+                "lines_exact_when_cleared": 0.0,
+                "continue_accuracy": 1 / 2,
+                "terminal_accuracy": 0.0,
+            },
+        },
+    }
     assert post.keys() == want_post.keys() and one.keys() == want_one.keys()
     np.testing.assert_allclose([post[k] for k in want_post], list(want_post.values()), atol=1e-6)
     np.testing.assert_allclose([one[k] for k in want_one], list(want_one.values()), atol=1e-6)
@@ -167,14 +229,31 @@ def _files(folder):
 def test_program_on_a_committed_export(tmp_path):
     before = _files(EXPORT)
     out = tmp_path / "wm"
-    result = wm_program.run(checkpoint=EXPORT, episodes=2, max_pieces=20, horizons=["1", "5", "15"],
-                    seed=3, figure_games=2, out=str(out), log=lambda *_: None)  # fmt: skip
+    result = wm_program.run(
+        checkpoint=EXPORT,
+        episodes=2,
+        max_pieces=20,
+        horizons=["1", "5", "15"],
+        seed=3,
+        figure_games=2,
+        out=str(out),
+        log=lambda *_: None,
+    )
     assert _files(EXPORT) == before  # Nothing written beside the checkpoint.
     with open(out / "world_model.json") as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(result))
-    for key in ("checkpoint", "step", "seed", "episodes", "steps", "posterior", "open_loop",
-                "baselines", "determined"):  # fmt: skip
+    for key in (
+        "checkpoint",
+        "step",
+        "seed",
+        "episodes",
+        "steps",
+        "posterior",
+        "open_loop",
+        "baselines",
+        "determined",
+    ):
         assert key in saved, key
     assert saved["episodes"] == 2 and saved["seed"] == 3 and saved["steps"] > 0
     assert saved["checkpoint"] == EXPORT and saved["step"] > 0
@@ -193,9 +272,14 @@ def test_program_on_a_committed_export(tmp_path):
 
 def test_program_refuses_bad_arguments_before_loading(tmp_path):
     def refused(*args):
-        r = subprocess.run([sys.executable, "-m", "experiments.world_model", *args], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120,
-                           env=subprocess_env())  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "experiments.world_model", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=subprocess_env(),
+        )
         assert r.returncode == 2, r.stderr[-2000:]
         return r.stderr
 

@@ -11,9 +11,20 @@ import numpy as np
 
 from tetris_jax import pieces
 
-FEATURES = ("landing_height", "eroded_cells", "lines", "row_transitions", "column_transitions",
-            "holes", "well_sums", "hole_depth", "rows_with_holes", "aggregate_height",
-            "bumpiness", "max_height")  # fmt: skip
+FEATURES = (
+    "landing_height",
+    "eroded_cells",
+    "lines",
+    "row_transitions",
+    "column_transitions",
+    "holes",
+    "well_sums",
+    "hole_depth",
+    "rows_with_holes",
+    "aggregate_height",
+    "bumpiness",
+    "max_height",
+)
 
 
 def _filled_above(grid: np.ndarray) -> np.ndarray:

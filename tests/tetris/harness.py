@@ -64,9 +64,12 @@ def reference_of(cfg: Config) -> ref_lib.Reference:
     env = env_of(cfg)
     kwargs = cfg.kwargs()
     del kwargs["randomizer"]  # The reference is handed its pieces.
-    return ref_lib.Reference(**kwargs, shaping=env.shaping,
-                             shaping_gamma=env.shaping_gamma,
-                             game_over_penalty=env.game_over_penalty)  # fmt: skip
+    return ref_lib.Reference(
+        **kwargs,
+        shaping=env.shaping,
+        shaping_gamma=env.shaping_gamma,
+        game_over_penalty=env.game_over_penalty,
+    )
 
 
 @functools.cache
@@ -295,16 +298,35 @@ def piece_draws(r: dict) -> list[list[int]]:
 
 # ----- Parity with the numpy reference. -----
 
-COMPARED = ("board", "active", "piece", "rotation", "queue", "hold", "can_hold", "action_mask",
-            "is_first", "is_last", "is_terminal", "lines_cleared", "total_lines",
-            "pieces_placed", "score", "steps")  # fmt: skip
+COMPARED = (
+    "board",
+    "active",
+    "piece",
+    "rotation",
+    "queue",
+    "hold",
+    "can_hold",
+    "action_mask",
+    "is_first",
+    "is_last",
+    "is_terminal",
+    "lines_cleared",
+    "total_lines",
+    "pieces_placed",
+    "score",
+    "steps",
+)
 
 
 def ascii_grid(grid: np.ndarray, active: np.ndarray | None = None) -> str:
     rows = []
     for r in range(grid.shape[0]):
-        rows.append("".join("#" if grid[r, c] else "@" if active is not None and active[r, c]
-                            else "." for c in range(grid.shape[1])))  # fmt: skip
+        rows.append(
+            "".join(
+                "#" if grid[r, c] else "@" if active is not None and active[r, c] else "."
+                for c in range(grid.shape[1])
+            )
+        )
     return "\n".join(rows)
 
 
@@ -321,8 +343,13 @@ class _Draws:
 def reference_frame(ref: ref_lib.Reference, info: dict) -> dict:
     out = ref.observation()
     out.update(ref.metrics())
-    out.update(reward=info["reward"], is_first=info["is_first"], is_last=info["is_last"],
-               is_terminal=info["is_terminal"], lines_cleared=info["lines"])  # fmt: skip
+    out.update(
+        reward=info["reward"],
+        is_first=info["is_first"],
+        is_last=info["is_last"],
+        is_terminal=info["is_terminal"],
+        lines_cleared=info["lines"],
+    )
     return out
 
 
@@ -333,10 +360,13 @@ def compare(expected: dict, got: dict, where: str) -> None:
         if e.shape != g.shape or not np.array_equal(e.astype(g.dtype), g):
             detail = ""
             if key in ("board", "active"):
-                detail = (f"\nreference:\n{ascii_grid(expected['board'], expected['active'])}"
-                          f"\njax:\n{ascii_grid(got['board'], got['active'])}")  # fmt: skip
-            raise AssertionError(f"{where}: {key} differs: reference {e.tolist()} != jax "
-                                 f"{g.tolist()}{detail}")  # fmt: skip
+                detail = (
+                    f"\nreference:\n{ascii_grid(expected['board'], expected['active'])}"
+                    f"\njax:\n{ascii_grid(got['board'], got['active'])}"
+                )
+            raise AssertionError(
+                f"{where}: {key} differs: reference {e.tolist()} != jax {g.tolist()}{detail}"
+            )
     np.testing.assert_allclose(got["reward"], expected["reward"], atol=2e-4, err_msg=where)
 
 

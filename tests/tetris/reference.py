@@ -23,20 +23,44 @@ MAX_LEVEL = 15
 
 # SRS states 0, R, 2, L: rows of the bounding box, top row first.
 PICTURES = {
-    "I": (("....", "IIII", "....", "...."), ("..I.", "..I.", "..I.", "..I."),
-          ("....", "....", "IIII", "...."), (".I..", ".I..", ".I..", ".I..")),
+    "I": (
+        ("....", "IIII", "....", "...."),
+        ("..I.", "..I.", "..I.", "..I."),
+        ("....", "....", "IIII", "...."),
+        (".I..", ".I..", ".I..", ".I.."),
+    ),
     "O": (("OO", "OO"),) * 4,
-    "T": ((".T.", "TTT", "..."), (".T.", ".TT", ".T."), ("...", "TTT", ".T."),
-          (".T.", "TT.", ".T.")),
-    "S": ((".SS", "SS.", "..."), (".S.", ".SS", "..S"), ("...", ".SS", "SS."),
-          ("S..", "SS.", ".S.")),
-    "Z": (("ZZ.", ".ZZ", "..."), ("..Z", ".ZZ", ".Z."), ("...", "ZZ.", ".ZZ"),
-          (".Z.", "ZZ.", "Z..")),
-    "J": (("J..", "JJJ", "..."), (".JJ", ".J.", ".J."), ("...", "JJJ", "..J"),
-          (".J.", ".J.", "JJ.")),
-    "L": (("..L", "LLL", "..."), (".L.", ".L.", ".LL"), ("...", "LLL", "L.."),
-          ("LL.", ".L.", ".L.")),
-}  # fmt: skip
+    "T": (
+        (".T.", "TTT", "..."),
+        (".T.", ".TT", ".T."),
+        ("...", "TTT", ".T."),
+        (".T.", "TT.", ".T."),
+    ),
+    "S": (
+        (".SS", "SS.", "..."),
+        (".S.", ".SS", "..S"),
+        ("...", ".SS", "SS."),
+        ("S..", "SS.", ".S."),
+    ),
+    "Z": (
+        ("ZZ.", ".ZZ", "..."),
+        ("..Z", ".ZZ", ".Z."),
+        ("...", "ZZ.", ".ZZ"),
+        (".Z.", "ZZ.", "Z.."),
+    ),
+    "J": (
+        ("J..", "JJJ", "..."),
+        (".JJ", ".J.", ".J."),
+        ("...", "JJJ", "..J"),
+        (".J.", ".J.", "JJ."),
+    ),
+    "L": (
+        ("..L", "LLL", "..."),
+        (".L.", ".L.", ".LL"),
+        ("...", "LLL", "L.."),
+        ("LL.", ".L.", ".L."),
+    ),
+}
 
 # SRS wall kicks from TETRIS_FACTS.md: "from->to": tests as (x, y) with +x right, +y UP.
 KICKS_JLSTZ = {
@@ -105,9 +129,11 @@ def count_holes(grid: np.ndarray) -> int:
 
 def potential(grid: np.ndarray, weights: dict[str, float]) -> float:
     h = column_heights(grid)
-    return (weights.get("aggregate_height", 0.0) * h.sum()
-            + weights.get("holes", 0.0) * count_holes(grid)
-            + weights.get("bumpiness", 0.0) * np.abs(np.diff(h)).sum())  # fmt: skip
+    return (
+        weights.get("aggregate_height", 0.0) * h.sum()
+        + weights.get("holes", 0.0) * count_holes(grid)
+        + weights.get("bumpiness", 0.0) * np.abs(np.diff(h)).sum()
+    )
 
 
 def clear_full_rows(grid: np.ndarray) -> tuple[np.ndarray, int]:
@@ -121,11 +147,20 @@ def clear_full_rows(grid: np.ndarray) -> tuple[np.ndarray, int]:
 class Reference:
     """One game of Tetris on a numpy grid; see `tetris_jax.Tetris` for the rules."""
 
-    def __init__(self, height: int = 20, width: int = 10, action_mode: str = "placement",
-                 reward_mode: str = "lines_only", queue_size: int = 5,
-                 max_steps: int | None = None, hidden_rows: int | None = None,
-                 shaping: dict[str, float] | None = None, shaping_gamma: float = 1.0,
-                 game_over_penalty: float = 1.0, piece_reward: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        height: int = 20,
+        width: int = 10,
+        action_mode: str = "placement",
+        reward_mode: str = "lines_only",
+        queue_size: int = 5,
+        max_steps: int | None = None,
+        hidden_rows: int | None = None,
+        shaping: dict[str, float] | None = None,
+        shaping_gamma: float = 1.0,
+        game_over_penalty: float = 1.0,
+        piece_reward: float = 0.0,
+    ):
         self.height, self.width = height, width
         self.action_mode, self.reward_mode = action_mode, reward_mode
         if hidden_rows is None:
@@ -205,8 +240,9 @@ class Reference:
             reward += self.gamma * potential(self.grid, self.shaping)
             reward -= potential(before, self.shaping) + self.penalty * game_over
             reward += self.piece_reward * (self.pieces_placed - placed)
-        return dict(reward=reward, is_first=False, is_last=self.done, is_terminal=game_over,
-                    lines=lines)  # fmt: skip
+        return dict(
+            reward=reward, is_first=False, is_last=self.done, is_terminal=game_over, lines=lines
+        )
 
     def _lock(self, cs, draw) -> tuple[int, bool]:
         """Locks cells, clears rows, spawns the next piece: (lines, block out)."""
@@ -302,10 +338,21 @@ class Reference:
         return safe if safe.any() else distinct
 
     def observation(self) -> dict:
-        return dict(board=self.grid.copy(), active=self.active(), piece=self.piece,
-                    rotation=self.rotation, queue=list(self.queue), hold=self.hold,
-                    can_hold=self.can_hold, action_mask=self.action_mask())  # fmt: skip
+        return dict(
+            board=self.grid.copy(),
+            active=self.active(),
+            piece=self.piece,
+            rotation=self.rotation,
+            queue=list(self.queue),
+            hold=self.hold,
+            can_hold=self.can_hold,
+            action_mask=self.action_mask(),
+        )
 
     def metrics(self) -> dict:
-        return dict(total_lines=self.total_lines, pieces_placed=self.pieces_placed,
-                    score=self.score, steps=self.steps)  # fmt: skip
+        return dict(
+            total_lines=self.total_lines,
+            pieces_placed=self.pieces_placed,
+            score=self.score,
+            steps=self.steps,
+        )

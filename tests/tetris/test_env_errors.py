@@ -74,8 +74,10 @@ def test_board_of_the_wrong_shape(shape, mode):
     env = tetris_jax.Tetris(action_mode=mode)
     key = jax.random.key(0)
     # auto_reset_step checks its board before touching the state.
-    for call in (lambda b: env.reset(key, board=b),
-                 lambda b: env.auto_reset_step(None, 0, board=b)):  # fmt: skip
+    for call in (
+        lambda b: env.reset(key, board=b),
+        lambda b: env.auto_reset_step(None, 0, board=b),
+    ):
         with pytest.raises(ValueError, match=r"board=.*\(20, 10\)") as info:
             call(np.zeros(shape, bool))
         assert str(shape) in str(info.value)
@@ -91,11 +93,19 @@ def test_bad_shaping_weight_names_the_weight(weight, value):
 
 
 def test_reward_constants_that_are_allowed():
-    env = tetris_jax.Tetris(reward_mode="standard", shaping={"holes": -1},
-                            shaping_gamma=np.float32(0.5), game_over_penalty=2,
-                            piece_reward=np.float64(0.25))  # fmt: skip
-    assert (env.shaping["holes"], env.shaping_gamma, env.game_over_penalty,
-            env.piece_reward) == (-1.0, 0.5, 2.0, 0.25)  # fmt: skip
+    env = tetris_jax.Tetris(
+        reward_mode="standard",
+        shaping={"holes": -1},
+        shaping_gamma=np.float32(0.5),
+        game_over_penalty=2,
+        piece_reward=np.float64(0.25),
+    )
+    assert (env.shaping["holes"], env.shaping_gamma, env.game_over_penalty, env.piece_reward) == (
+        -1.0,
+        0.5,
+        2.0,
+        0.25,
+    )
     assert all(type(v) is float for v in (env.shaping_gamma, env.game_over_penalty))
 
 
@@ -145,10 +155,18 @@ def test_legacy_uint32_keys_still_work():
 
 @pytest.mark.parametrize(
     "wild,high",
-    [(2**32, True), (2**40 + 1, True), (-(2**40), False), (-(2**32), False),
-     (np.int64(2**33), True), (np.int64(-(2**33)), False), (np.uint64(2**64 - 1), True),
-     (np.uint32(2**32 - 1), True), (np.array(2**33), True)],
-)  # fmt: skip
+    [
+        (2**32, True),
+        (2**40 + 1, True),
+        (-(2**40), False),
+        (-(2**32), False),
+        (np.int64(2**33), True),
+        (np.int64(-(2**33)), False),
+        (np.uint64(2**64 - 1), True),
+        (np.uint32(2**32 - 1), True),
+        (np.array(2**33), True),
+    ],
+)
 def test_huge_integer_actions_are_clipped_not_wrapped(small, wild, high):
     """Clipped on the host before the cast to int32 (2**32 used to wrap to action 0)."""
     env, state = small

@@ -31,9 +31,11 @@ def stepped(r: dict) -> np.ndarray:
 def where_fails(mask: np.ndarray, r: dict, t_offset: int = 1) -> str:
     t, b = np.argwhere(mask)[0]
     t = t + t_offset
-    return (f"{mask.sum()} frames; first at step {t}, env {b}, action {r['action'][t, b]}:\n"
-            f"before:\n{h.ascii_grid(r['board'][t - 1, b], r['active'][t - 1, b])}\n"
-            f"after:\n{h.ascii_grid(r['board'][t, b], r['active'][t, b])}")  # fmt: skip
+    return (
+        f"{mask.sum()} frames; first at step {t}, env {b}, action {r['action'][t, b]}:\n"
+        f"before:\n{h.ascii_grid(r['board'][t - 1, b], r['active'][t - 1, b])}\n"
+        f"after:\n{h.ascii_grid(r['board'][t, b], r['active'][t, b])}"
+    )
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -150,9 +152,13 @@ def test_standard_reward_is_lines_plus_shaping_minus_penalty(name):
     potential = phi(idx[0], idx[1])
     placed = np.diff(r["pieces_placed"], axis=0)
     assert env.piece_reward and placed.max() == 1  # The survival term is exercised.
-    expected = (r["lines_cleared"][1:] + env.shaping_gamma * potential[1:] - potential[:-1]
-                - env.game_over_penalty * r["is_terminal"][1:]
-                + env.piece_reward * placed)  # fmt: skip
+    expected = (
+        r["lines_cleared"][1:]
+        + env.shaping_gamma * potential[1:]
+        - potential[:-1]
+        - env.game_over_penalty * r["is_terminal"][1:]
+        + env.piece_reward * placed
+    )
     ok = stepped(r)
     np.testing.assert_allclose(r["reward"][1:][ok], expected[ok], atol=2e-4)
     assert (r["reward"][r["is_first"]] == 0).all()

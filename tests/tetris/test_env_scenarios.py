@@ -62,13 +62,16 @@ def with_grid(state, grid: np.ndarray):
 
 
 def test_i_piece_fills_a_four_deep_well_for_a_tetris():
-    board = h.board_with(h.PLACEMENT, """
+    board = h.board_with(
+        h.PLACEMENT,
+        """
         X.........
         XXXXXXX.XX
         XXXXXXX.XX
         XXXXXXX.XX
         XXXXXXX.XX
-    """)  # fmt: skip
+    """,
+    )
     state, _ = start(h.PLACEMENT, board)
     state = state.replace(piece=jnp.int32(I))
     state, ts = step(h.PLACEMENT, state, 1 * 10 + 7)  # Rotation R, leftmost column 7.
@@ -135,8 +138,10 @@ def kick_situation(piece: int, start: int, turn: int, k: int):
     (filled cells, test k's cells) or None if some earlier target lies inside those."""
     offsets = ref_lib.kicks(piece, start, turn)
     now = {(TOP + r, LEFT_COL + c) for r, c in ref_lib.cells(piece, start)}
-    target = lambda j: {(TOP + r + offsets[j][0], LEFT_COL + c + offsets[j][1])
-                        for r, c in ref_lib.cells(piece, start + turn)}  # fmt: skip
+    target = lambda j: {
+        (TOP + r + offsets[j][0], LEFT_COL + c + offsets[j][1])
+        for r, c in ref_lib.cells(piece, start + turn)
+    }
     goal, filled = target(k), set()
     for j in range(k):
         spare = sorted(target(j) - now - goal)
@@ -178,12 +183,15 @@ def test_each_kick_row_and_test(kind, start_state, turn, k):
 def test_t_spin_double_uses_the_third_kick():
     """T in state L beside a T-slot under an overhang; rotating ccw (L->2) fails in place
     and one column left, and fits with test 3 (-1, -1): left one, down one, into the slot."""
-    board = h.board_with(h.DIRECT, """
+    board = h.board_with(
+        h.DIRECT,
+        """
         ..........
         .X..X.....
         X...XXXXXX
         XX.XXXXXXX
-    """)  # fmt: skip
+    """,
+    )
     state, _ = start(h.DIRECT, board)
     state = h.place(state, T, 3, top=2 + 16, left=2)  # Cells (16,3) (17,2) (17,3) (18,3).
     state, ts = step(h.DIRECT, state, CCW)
@@ -215,8 +223,9 @@ def test_o_never_moves_when_rotating():
     state = h.place(state, O, 0, top=8, left=4)
     for turns, action in enumerate((CW, CW, CCW), start=1):
         state, ts = step(h.DIRECT, state, action)
-        assert cells_of(ts.observation.active) == {(8 + turns + r, 4 + c) for r in (0, 1)
-                                                   for c in (0, 1)}  # fmt: skip
+        assert cells_of(ts.observation.active) == {
+            (8 + turns + r, 4 + c) for r in (0, 1) for c in (0, 1)
+        }
 
 
 def test_rotation_with_no_fitting_test_keeps_the_piece():
@@ -231,8 +240,15 @@ def test_rotation_with_no_fitting_test_keeps_the_piece():
 
 # ----- Spawning and game over. -----
 
-SPAWN_COLS = {I: range(3, 7), O: range(4, 6), T: range(3, 6), S: range(3, 6), Z: range(3, 6),
-              J: range(3, 6), L: range(3, 6)}  # fmt: skip
+SPAWN_COLS = {
+    I: range(3, 7),
+    O: range(4, 6),
+    T: range(3, 6),
+    S: range(3, 6),
+    Z: range(3, 6),
+    J: range(3, 6),
+    L: range(3, 6),
+}
 
 
 @pytest.mark.parametrize("cfg", [h.PLACEMENT, h.DIRECT], ids=["placement", "direct"])
@@ -422,10 +438,16 @@ def test_placement_columns_past_the_last_fitting_one_act_like_it():
 
 @pytest.mark.parametrize(
     "cfg,wild,tame",
-    [(h.PLACEMENT, -1, 0), (h.PLACEMENT, -(2**31), 0), (h.PLACEMENT, 40, 39),
-     (h.PLACEMENT, 2**31 - 1, 39), (h.DIRECT, -5, NOOP), (h.DIRECT, 8, HOLD),
-     (h.DIRECT, 2**31 - 1, HOLD)],
-)  # fmt: skip
+    [
+        (h.PLACEMENT, -1, 0),
+        (h.PLACEMENT, -(2**31), 0),
+        (h.PLACEMENT, 40, 39),
+        (h.PLACEMENT, 2**31 - 1, 39),
+        (h.DIRECT, -5, NOOP),
+        (h.DIRECT, 8, HOLD),
+        (h.DIRECT, 2**31 - 1, HOLD),
+    ],
+)
 def test_out_of_range_actions_are_clipped(cfg, wild, tame):
     state, _ = start(cfg)
     a = step(cfg, state, wild)

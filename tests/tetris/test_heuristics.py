@@ -26,8 +26,9 @@ HEURISTICS = ("dellacherie", "el_tetris", "bcts")
 # ----- random boards -----
 
 
-def random_boards(rng: np.random.Generator, n: int, rows: int, width: int,
-                  full_rows: bool = True) -> np.ndarray:  # fmt: skip
+def random_boards(
+    rng: np.random.Generator, n: int, rows: int, width: int, full_rows: bool = True
+) -> np.ndarray:
     """(n, rows, width) bool grids, row 0 at the top: empty boards, stacks with holes,
     overhangs, deep wells, near-full boards, random noise, and (if full_rows) full rows."""
     out = np.zeros((n, rows, width), bool)
@@ -83,29 +84,34 @@ def test_board_features_match_reference(rows, width, n):
     @jax.vmap
     def features(cols):
         c = bb.split(cols)
-        return {"row_transitions": bb.row_transitions(c, rows),
-                "column_transitions": bb.column_transitions(c, rows),
-                "holes": bb.holes(c), "well_sums": bb.well_sums(c, rows),
-                "hole_depth": bb.hole_depth(c, rows),
-                "rows_with_holes": bb.rows_with_holes(c, rows),
-                "aggregate_height": sum(bb.heights(c)), "bumpiness": bb.bumpiness(bb.heights(c)),
-                "max_height": jnp.max(jnp.stack(bb.heights(c)), 0)}  # fmt: skip
+        return {
+            "row_transitions": bb.row_transitions(c, rows),
+            "column_transitions": bb.column_transitions(c, rows),
+            "holes": bb.holes(c),
+            "well_sums": bb.well_sums(c, rows),
+            "hole_depth": bb.hole_depth(c, rows),
+            "rows_with_holes": bb.rows_with_holes(c, rows),
+            "aggregate_height": sum(bb.heights(c)),
+            "bumpiness": bb.bumpiness(bb.heights(c)),
+            "max_height": jnp.max(jnp.stack(bb.heights(c)), 0),
+        }
 
     got = jax.device_get(features(jnp.asarray(to_cols(grids))))
     for name, fn in ref.BOARD_FEATURES.items():
         want = fn(grids)
         bad = np.flatnonzero(got[name] != want)
-        assert bad.size == 0, (name, bad[:5], got[name][bad[:5]], want[bad[:5]],
-                               grids[bad[0]].astype(int))  # fmt: skip
+        assert bad.size == 0, (
+            name,
+            bad[:5],
+            got[name][bad[:5]],
+            want[bad[:5]],
+            grids[bad[0]].astype(int),
+        )
 
 
 def test_reference_features_by_hand():
     """The reference itself on a board checked by hand (row 0 at the top)."""
-    g = np.array([[0, 0, 0, 0],
-                  [1, 0, 0, 0],
-                  [1, 0, 1, 0],
-                  [0, 1, 1, 0],
-                  [1, 1, 0, 1]], bool)  # fmt: skip
+    g = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 1]], bool)
     assert ref.holes(g) == 2  # (3, 0) and (4, 2).
     assert ref.row_transitions(g) == 2 + 2 + 4 + 4 + 2
     assert ref.column_transitions(g) == 3 + 1 + 3 + 1  # Floor filled, above the board empty.
@@ -156,8 +162,9 @@ def test_placement_features_match_reference(placement_case):
         if want_valid.any():
             np.testing.assert_array_equal(mask[i], want_valid, err_msg=f"mask, case {i}")
         for name in ref.FEATURES:
-            np.testing.assert_array_equal(features[name][i][want_valid], want[name][want_valid],
-                                          err_msg=f"{name}, case {i}")  # fmt: skip
+            np.testing.assert_array_equal(
+                features[name][i][want_valid], want[name][want_valid], err_msg=f"{name}, case {i}"
+            )
 
 
 @pytest.mark.parametrize("name", HEURISTICS)
@@ -193,14 +200,30 @@ def test_random_policy_uniform_over_mask(placement_case):
 
 def test_weights_match_tetris_facts():
     """Transcribed again from shared/TETRIS_FACTS.md's table, to catch typos."""
-    order = ("landing_height", "eroded_cells", "row_transitions", "column_transitions", "holes",
-             "well_sums", "hole_depth", "rows_with_holes")  # fmt: skip
+    order = (
+        "landing_height",
+        "eroded_cells",
+        "row_transitions",
+        "column_transitions",
+        "holes",
+        "well_sums",
+        "hole_depth",
+        "rows_with_holes",
+    )
     table = {
         "dellacherie": (-1, 1, -1, -1, -4, -1, None, None),
-        "el_tetris": (-4.500158825082766, 3.4181268101392694, -3.2178882868487753,
-                      -9.348695305445199, -7.899265427351652, -3.3855972247263626, None, None),
+        "el_tetris": (
+            -4.500158825082766,
+            3.4181268101392694,
+            -3.2178882868487753,
+            -9.348695305445199,
+            -7.899265427351652,
+            -3.3855972247263626,
+            None,
+            None,
+        ),
         "bcts": (-12.63, 6.60, -9.22, -19.77, -13.08, -10.49, -1.61, -24.04),
-    }  # fmt: skip
+    }
     for name, row in table.items():
         want = {k: w for k, w in zip(order, row, strict=True) if w is not None}
         if name == "el_tetris":  # Lines removed instead of eroded cells.
@@ -310,8 +333,9 @@ def test_placements_observation_matches_reference():
         x = placements[i].astype(np.float64)
         np.testing.assert_array_equal(x[~valid], 0.0, err_msg=f"invalid placements, step {i}")
         for j, name in enumerate(ref.FEATURES):
-            np.testing.assert_array_equal(x[valid, j], want[name][valid],
-                                          err_msg=f"{name}, step {i}")  # fmt: skip
+            np.testing.assert_array_equal(
+                x[valid, j], want[name][valid], err_msg=f"{name}, step {i}"
+            )
 
 
 def test_placement_features_need_placement_mode():

@@ -28,12 +28,17 @@ def states_on_random_boards(env: Tetris, n: int, seed: int = 0):
         cells = pieces.CELLS[piece, rotation]
         x = rng.integers(-cells[:, 0].min(), env.width - cells[:, 0].max())
         y = rng.integers(-cells[:, 1].min(), env.rows - cells[:, 1].max())
-        out.append(base.replace(
-            cols=render_cols(board, env.rows), piece=jnp.int32(piece),
-            rotation=jnp.int32(rotation), x=jnp.int32(x), y=jnp.int32(y),
-            hold=jnp.int32([EMPTY_HOLD, *range(7)][i % 8]),
-            queue=jnp.asarray(rng.integers(0, 7, env.queue_size), jnp.int32),
-        ))  # fmt: skip
+        out.append(
+            base.replace(
+                cols=render_cols(board, env.rows),
+                piece=jnp.int32(piece),
+                rotation=jnp.int32(rotation),
+                x=jnp.int32(x),
+                y=jnp.int32(y),
+                hold=jnp.int32([EMPTY_HOLD, *range(7)][i % 8]),
+                queue=jnp.asarray(rng.integers(0, 7, env.queue_size), jnp.int32),
+            )
+        )
     return out
 
 
@@ -64,8 +69,9 @@ def test_ascii_cells_queue_and_hold(mode):
             edge = ":" if r < env.hidden_rows else "|"
             row = text[r]
             assert row[0] == edge and row[env.width + 1] == edge, (r, row)
-            want = "".join(letter if active[r, c] else "#" if locked[r, c] else "."
-                           for c in range(env.width))  # fmt: skip
+            want = "".join(
+                letter if active[r, c] else "#" if locked[r, c] else "." for c in range(env.width)
+            )
             assert row[1 : env.width + 1] == want, (r, row, want)
         joined = "\n".join(text)
         assert "next  " + " ".join(pieces.NAMES[int(p)] for p in state.queue) in joined
@@ -79,8 +85,11 @@ def test_ascii_cells_queue_and_hold(mode):
 def test_rgb_shape_and_cell_colours(mode, cell):
     env = ENVS[mode]
     half = cell // 2
-    shape = (max(env.rows * cell, 3 * half * (1 + env.queue_size) + half),
-             env.width * cell + 6 * half, 3)  # fmt: skip
+    shape = (
+        max(env.rows * cell, 3 * half * (1 + env.queue_size) + half),
+        env.width * cell + 6 * half,
+        3,
+    )
     for state in states_on_random_boards(env, 16, seed=1):
         img = render.render_rgb(env, state, cell=cell)
         assert img.shape == shape and img.dtype == np.uint8, (img.shape, img.dtype)
