@@ -83,14 +83,21 @@ def _plain(v: Any) -> Any:
 
 
 def progress_line(row: dict[str, Any], total: int, budget_s: float = 0.0) -> str:
-    """One console line; the bar shows env steps or, when further along, the time budget."""
-    pct = 100.0 * row["env_steps"] / total
+    """One console line. The bar follows whichever budget is further along, env steps or the
+    wall-clock minutes, and the percentage says which ("37.0% of 60 min", "12.0% of 5,000,000
+    env steps"). env/s and upd/s are the row's: over the last interval, compiles and
+    checkpoints left out."""
+    pct, of = 100.0 * row["env_steps"] / total, f"of {total:,} env steps"
     clock = ""
     if budget_s:
-        pct = max(pct, min(100.0, 100.0 * row["wall_s"] / budget_s))
-        clock = f" | {row['wall_s'] / 60:.1f}/{budget_s / 60:.0f} min"
+        minutes = f"{budget_s / 60:.4g}"
+        clock = f" | {row['wall_s'] / 60:.1f}/{minutes} min"
+        by_time = min(100.0, 100.0 * row["wall_s"] / budget_s)
+        if by_time > pct:
+            pct, of = by_time, f"of {minutes} min"
+    pct = min(pct, 100.0)
     bar = "#" * int(pct // 5) + "." * (20 - int(pct // 5))
-    text = (f"[{bar}] {pct:5.1f}% env {row['env_steps']:,}/{total:,}{clock} | "
+    text = (f"[{bar}] {pct:5.1f}% {of} | env {row['env_steps']:,}/{total:,}{clock} | "
             f"{row['env_steps_per_s']:,.0f} env/s {row['updates_per_s']:.2f} upd/s | "
             f"updates {row['updates']:,} episodes {row['episodes']:,}")  # fmt: skip
     if "ep_lines" in row:

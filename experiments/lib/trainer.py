@@ -60,6 +60,15 @@ def first_non_finite(metrics: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def window_rates(window: tuple[float, int, int, float], now: float, env_steps: int,
+                 updates: int, paused_s: float) -> tuple[float, float]:  # fmt: skip
+    """(env steps/s, updates/s) since `window` = (time, env steps, updates, paused seconds) at
+    its start, the seconds paused since (compiles, checkpoints) left out."""
+    t0, steps0, updates0, paused0 = window
+    dt = max(now - t0 - (paused_s - paused0), 1e-9)
+    return (env_steps - steps0) / dt, (updates - updates0) / dt
+
+
 class Trainer:
     """One training run in `workdir`: checked and restored on construction."""
 
@@ -126,7 +135,12 @@ class Trainer:
         self.pending_collect: list[Any] = []
         self.pending_train: list[Any] = []
         self.good_train: list[Any] = []
-        self.window = (time.time(), self.c.env_steps, self.c.updates)  # Rates since then.
+        # Seconds spent compiling and checkpointing (left out of the rates), the step functions
+        # compiled so far in this process, and the window of the rates: (time, env steps,
+        # updates, paused seconds) when it began.
+        self.paused_s = 0.0
+        self.compiled: set[str] = set()
+        self.window = (time.time(), self.c.env_steps, self.c.updates, 0.0)
         self.last_ckpt = time.time()
         self.last_row: dict[str, Any] = {}
         self.warned_at = -1
@@ -153,10 +167,32 @@ class Trainer:
 
     # -- one iteration -------------------------------------------------------------------------
 
-    def iterate(self, first_update: bool) -> bool:
+    def paused(self, fn, *args):
+        """fn(*args) with its wall-clock left out of env/s and upd/s (the device work queued
+        before it is waited for first, so that is not left out)."""
+        jax.block_until_ready(self.state)
+        t = time.time()
+        out = fn(*args)
+        self.paused_s += time.time() - t
+        return out
+
+    def call(self, name: str, fn, *args):
+        """A jitted step function; its first call in this process compiles it (a jit call
+        returns once compiled, before the work is done): announced with its duration."""
+        if name in self.compiled:
+            return fn(*args)
+        self.log(f"env step {self.c.env_steps:,}: compiling {name}...")
+        t = time.time()
+        out = self.paused(fn, *args)
+        self.compiled.add(name)
+        self.log(f"compiled {name} in {time.time() - t:.1f} s")
+        return out
+
+    def iterate(self) -> bool:
         """One collect and the train calls it pays for; returns whether an update ran."""
         c = self.c
-        self.state, cstats = self.collect(self.state, jnp.float32(c.env_steps))
+        self.state, cstats = self.call("collect", self.collect, self.state,
+                                       jnp.float32(c.env_steps))  # fmt: skip
         if self.pending_collect:
             # At most two iterations in flight: a signal or a log line is not queued behind
             # many iterations of dispatched work.
@@ -168,9 +204,7 @@ class Trainer:
         if c.env_steps >= self.train_start:
             c.debt += self.calls_per_iter
             while c.debt >= 1.0:
-                if first_update and not updated:
-                    self.log(f"env step {c.env_steps:,}: first updates (compiling the train step)")
-                self.state, tm = self.train(self.state)
+                self.state, tm = self.call("the train step", self.train, self.state)
                 self.pending_train.append(tm)
                 c.updates += self.chunk
                 c.debt -= 1.0
@@ -199,13 +233,12 @@ class Trainer:
         c, config = self.c, self.config
         cs = jax.device_get(self.pending_collect)
         now = time.time()
-        t0, steps0, updates0 = self.window
-        dt = max(now - t0, 1e-9)
+        env_rate, update_rate = window_rates(self.window, now, c.env_steps, c.updates,
+                                             self.paused_s)  # fmt: skip
         row: dict[str, Any] = {
             "env_steps": c.env_steps, "iteration": c.iterations, "updates": c.updates,
             "wall_s": c.train_s + (now - self.t_start),
-            "env_steps_per_s": (c.env_steps - steps0) / dt,
-            "updates_per_s": (c.updates - updates0) / dt,
+            "env_steps_per_s": env_rate, "updates_per_s": update_rate,
         }  # fmt: skip
         row["replayed_steps_per_s"] = row["updates_per_s"] * config.batch_size * config.seq_len
         if cs:
@@ -228,7 +261,7 @@ class Trainer:
                 row[k] = float(np.mean([float(m[k]) for m in self.good_train]))
         self.pending_collect.clear()
         self.pending_train.clear()
-        self.window = (now, c.env_steps, c.updates)
+        self.window = (now, c.env_steps, c.updates, self.paused_s)
         self._warn_if_no_lines()
         return row
 
@@ -342,13 +375,12 @@ class Trainer:
 
     def _loop(self, stop: dict[str, Any], max_iterations: int | None) -> None:
         config, c = self.config, self.c
-        its, first, first_update = 0, True, True
+        its, first = 0, True
         while c.env_steps < config.total_env_steps and not stop:
             if self.budget_s and self.wall_s() >= self.budget_s:
                 stop["train_minutes"] = True
                 break
-            if self.iterate(first_update):
-                first_update = False
+            self.iterate()
             its += 1
             done = c.env_steps >= config.total_env_steps
             if max_iterations and its >= max_iterations:
@@ -365,7 +397,7 @@ class Trainer:
                 if c.iterations % config.dashboard_every == 0:
                     self.log(monitor.dashboard_text(self.last_row))
             if time.time() - self.last_ckpt >= 60 * config.ckpt_minutes and not (done or stop):
-                self.save("periodic")
+                self.paused(self.save, "periodic")
 
     def finish(self, stop: dict[str, Any]) -> dict[str, Any]:
         """The final checkpoint (unless the latest is of this step), summary and log close."""

@@ -48,23 +48,6 @@ def test_curriculum_anneals_to_empty():
     assert set(np.unique(filled)) <= {0, 9} and not filled[:, :15].any()
 
 
-def test_progress_line():
-    row = {
-        "env_steps": 50,
-        "env_steps_per_s": 10.0,
-        "updates_per_s": 1.0,
-        "updates": 5,
-        "episodes": 2,
-        "ep_lines": 1.5,
-    }
-    assert "50.0%" in monitor.progress_line(row, 100)
-    # With a time budget the bar follows whichever is further along.
-    row["wall_s"] = 45 * 60.0
-    line = monitor.progress_line(row, 1000, budget_s=60 * 60.0)
-    assert "75.0%" in line and "45.0/60 min" in line, line
-    assert "50.0%" in monitor.progress_line(row, 100, budget_s=3600 * 10)
-
-
 @pytest.mark.parametrize("name", ["lines_only", "standard", "direct", "debug"])
 def test_shipped_configs_validate(name):
     """Every config file users run passes the up-front checks and builds its env and agent."""

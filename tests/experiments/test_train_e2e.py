@@ -50,6 +50,10 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
     log2 = []
     second = trainer.run(debug_config, workdir, log=log2.append)
     assert any(t.startswith("resumed from") for t in log2), log2[:3]
+    # Compiles are announced, then timed.
+    for name in ("collect", "the train step"):
+        i = log2.index(next(t for t in log2 if t.endswith(f"compiling {name}...")))
+        assert log2[i + 1].startswith(f"compiled {name} in "), log2[i : i + 2]
     assert second["stopped"] == "end"
     assert second["training"]["env_steps"] == debug_config.total_env_steps
     assert second["training"]["updates"] > updates_at_stop
