@@ -125,39 +125,184 @@ def dashboard_text(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-PANELS = [
-    ("ep_return", "Episode reward (moving avg)"), ("ep_pieces", "Pieces placed / episode"),
-    ("ep_lines", "Lines cleared / episode"), ("loss/world_model", "World-model loss"),
-    ("loss/policy", "Actor loss"), ("actor/entropy", "Policy entropy"),
-    ("replay_fill", "Replay utilisation"), ("ep_length", "Episode length"),
-    ("lines_total", "Cumulative lines"),
-]  # fmt: skip
+EVAL_PANEL, RATES_PANEL = "eval", "rates"  # Panels drawn from evals.jsonl and two columns.
+
+
+def dashboard_panels(config: dict[str, Any] | None,
+                     rows: list[dict[str, Any]]) -> list[tuple[str, str]]:  # fmt: skip
+    """(metric key, title) of the dashboard's panels, none repeating another: the episode
+    reward only when it is not the line count (lines_only reward), the episode length in steps
+    only when it is not the piece count (placement mode), the Q-head loss and the curriculum
+    only when logged."""
+    env = (config or {}).get("env", {})
+    logged = set().union(*rows) if rows else set()
+    panels = [(EVAL_PANEL, "Greedy evaluation: lines / game"),
+              ("ep_lines", "Training episodes: lines / episode")]  # fmt: skip
+    if env.get("reward_mode") != "lines_only":
+        panels.append(("ep_return", "Training episodes: reward / episode"))
+    panels.append(("ep_pieces", "Training episodes: pieces / episode"))
+    if env.get("action_mode") != "placement":
+        panels.append(("ep_length", "Training episodes: steps / episode"))
+    panels += [("loss/world_model", "World-model loss"), ("loss/policy", "Actor loss"),
+               ("loss/value", "Critic loss")]  # fmt: skip
+    if "loss/qval" in logged:
+        panels.append(("loss/qval", "Q-head loss (replayed returns)"))
+    panels += [("actor/entropy", "Policy entropy"), ("replay_fill", "Replay fill")]
+    if "curriculum_rows" in logged:
+        panels.append(("curriculum_rows", "Curriculum: most pre-filled rows"))
+    panels.append((RATES_PANEL, "Throughput (compiles and checkpoints left out)"))
+    return panels
+
+
+def dashboard_title(workdir: str, config: dict[str, Any] | None,
+                    rows: list[dict[str, Any]], evals: list[dict[str, Any]]) -> str:  # fmt: skip
+    """Two lines: the run's name and its config's key fields; where it stands."""
+    name = os.path.basename(os.path.normpath(os.path.abspath(workdir)))
+    head = name
+    if config:
+        env, agent = config.get("env", {}), config.get("agent", {})
+        qhead = " + Q head" if agent.get("qhead") else ""
+        curriculum = ", curriculum" if config.get("curriculum", {}).get("enabled") else ""
+        head += (f": {env.get('reward_mode')} reward, {env.get('action_mode')} mode, "
+                 f"{env.get('width')}x{env.get('height')} board, {env.get('randomizer')}"
+                 f"{curriculum}; agent {config.get('agent_preset')}{qhead}, "
+                 f"seed {config.get('seed')}")  # fmt: skip
+    if not rows:
+        return head
+    last = rows[-1]
+    where = (f"env step {last['env_steps']:,}, {last.get('updates', 0):,} updates, "
+             f"{last.get('wall_s', 0.0) / 60:.1f} min")  # fmt: skip
+    scores = [e["eval/lines_mean"] for e in evals if "eval/lines_mean" in e]
+    if scores:
+        where += f"; last evaluation {scores[-1]:.4g} lines/game, best {max(scores):.4g}"
+    return head + "\n" + where
+
+
+def reference_lines(workdir: str, config: dict[str, Any] | None) -> list[tuple[str, float]]:
+    """(label, lines/game) to draw on the evaluation panel: the most lines any policy can clear
+    under the evaluation's piece cap (each piece adds 4 cells, each line removes `width`), and
+    the baselines of the latest `experiments.evaluate` result in the workdir (eval_<step>.json)
+    played under the same cap. Random play (~0.1 lines/game on 10x20) is drawn only from such
+    a file."""
+    refs: list[tuple[str, float]] = []
+    cap = (config or {}).get("eval_max_pieces")
+    width = (config or {}).get("env", {}).get("width")
+    if not cap:
+        return refs
+    if width:
+        refs.append((f"most possible in {cap:,} pieces", float(4 * cap // width)))
+    results = []
+    for f in os.listdir(workdir) if os.path.isdir(workdir) else []:
+        stem, ext = os.path.splitext(f)
+        if ext == ".json" and stem.startswith("eval_") and stem[5:].isdigit():
+            results.append((int(stem[5:]), os.path.join(workdir, f)))
+    for _, path in sorted(results, reverse=True):
+        try:
+            with open(path) as fh:
+                result = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if result.get("max_pieces") != cap:
+            continue
+        for r in result.get("rows", []):
+            if not str(r.get("policy", "agent")).startswith("agent"):
+                games = r["stats"].get("games", result.get("episodes"))
+                refs.append((f"{r['policy']} ({games} games)", float(r["stats"]["lines_mean"])))
+        break
+    return refs
+
+
+def _series(ax, xs, ys, label: str | None = None, color: str | None = None) -> None:
+    """A curve and, with enough points, its moving average."""
+    (line,) = ax.plot(xs, ys, alpha=0.4, lw=1, color=color, label=label)
+    w = max(1, len(ys) // 20)
+    if w > 1:
+        avg = [sum(ys[max(0, i - w + 1) : i + 1]) / len(ys[max(0, i - w + 1) : i + 1])
+               for i in range(len(ys))]  # fmt: skip
+        ax.plot(xs, avg, lw=2, color=line.get_color())
+
+
+def _eval_panel(ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]],
+                config: dict[str, Any] | None) -> bool:  # fmt: skip
+    """Greedy lines/game at each checkpoint, its 95% interval, the best, the references."""
+    if config and config.get("eval_episodes"):
+        ax.set_title(f"Greedy evaluation: lines / game ({config['eval_episodes']} games, "
+                     f"cap {config['eval_max_pieces']:,} pieces)")  # fmt: skip
+    pts = [e for e in evals if isinstance(e.get("eval/lines_mean"), (int, float))]
+    if not pts:
+        return False
+    xs = [e["env_steps"] for e in pts]
+    ys = [e["eval/lines_mean"] for e in pts]
+    ax.plot(xs, ys, "o-", lw=2, color="C0", label="agent (greedy), each checkpoint")
+    if all("eval/lines_ci95_low" in e and "eval/lines_ci95_high" in e for e in pts):
+        ax.fill_between(xs, [e["eval/lines_ci95_low"] for e in pts],
+                        [e["eval/lines_ci95_high"] for e in pts], color="C0", alpha=0.2,
+                        label="95% interval of the mean")  # fmt: skip
+    best = max(range(len(ys)), key=ys.__getitem__)
+    ax.plot([xs[best]], [ys[best]], "*", ms=14, color="C1", label=f"best: {ys[best]:.4g}")
+    for i, (label, value) in enumerate(refs):
+        ax.axhline(value, ls="--", lw=1, color=f"C{i + 2}", label=f"{label}: {value:.4g}")
+    top = max([*ys, *(v for _, v in refs)])
+    if refs and top > 20 * max(1.0, max(ys)):  # References far above: keep the curve readable.
+        ax.set_yscale("symlog", linthresh=1.0)
+    ax.legend(fontsize=7, loc="best")
+    return True
+
+
+def _rates_panel(ax, rows: list[dict[str, Any]]) -> bool:
+    pts = [(r["env_steps"], r["env_steps_per_s"], r.get("updates_per_s"))
+           for r in rows if isinstance(r.get("env_steps_per_s"), (int, float))]  # fmt: skip
+    if not pts:
+        return False
+    xs = [p[0] for p in pts]
+    _series(ax, xs, [p[1] for p in pts], color="C0")
+    ax.set_ylabel("env steps / s", color="C0")
+    ups = [(x, p[2]) for x, p in zip(xs, pts, strict=True) if isinstance(p[2], (int, float))]
+    if ups:
+        twin = ax.twinx()
+        _series(twin, [u[0] for u in ups], [u[1] for u in ups], color="C3")
+        twin.set_ylabel("updates / s", color="C3")
+    return True
 
 
 def write_dashboard(workdir: str, rows: list[dict[str, Any]]) -> str:
-    """The 9-panel PNG (each curve against env steps, with a moving average)."""
+    """dashboard.png: a title with the run's name (the workdir's) and config (its config.json),
+    then one panel per metric against env steps (with a moving average), the first the greedy
+    evaluation at each checkpoint (evals.jsonl) with reference lines (`reference_lines`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 3, figsize=(15, 11))
-    for ax, (key, title) in zip(axes.flat, PANELS, strict=True):
-        pts = [(r["env_steps"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    config_path = os.path.join(workdir, "config.json")  # runs.CONFIG_JSON
+    config = None
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            config = json.load(f)
+    evals = read_jsonl(os.path.join(workdir, EVALS_JSONL))
+    panels = dashboard_panels(config, rows)
+    ncols = 3
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(15, 3.6 * nrows + 0.8), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (key, title) in zip(axes.flat, panels, strict=False):
         ax.set_title(title)
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
-        if not pts:
+        if key == EVAL_PANEL:
+            drawn = _eval_panel(ax, evals, reference_lines(workdir, config), config)
+        elif key == RATES_PANEL:
+            drawn = _rates_panel(ax, rows)
+        else:
+            pts = [(r["env_steps"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+            if pts:
+                _series(ax, *zip(*pts, strict=True))
+            drawn = bool(pts)
+        if not drawn:
             ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
-            continue
-        xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, alpha=0.4, lw=1)
-        w = max(1, len(ys) // 20)
-        if w > 1:
-            avg = [sum(ys[max(0, i - w + 1) : i + 1]) / len(ys[max(0, i - w + 1) : i + 1])
-                   for i in range(len(ys))]  # fmt: skip
-            ax.plot(xs, avg, lw=2)
-    fig.tight_layout()
+    fig.suptitle(dashboard_title(workdir, config, rows, evals), fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / fig.get_figheight()))  # Room for the title.
     path = os.path.join(workdir, DASHBOARD_PNG)
     fig.savefig(path + ".tmp.png", dpi=80)
     plt.close(fig)
