@@ -31,8 +31,9 @@ def define_flags() -> None:
     flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
-    flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game.")
-    flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF.")
+    flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game (lines and pieces on every "
+                      "frame; the last says whether the game ended or was cut).")  # fmt: skip
+    flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF (one per step).")
     flags.DEFINE_string("out", None, "Output folder (default: the workdir, or runs/eval/<name> "
                         "for an export).")  # fmt: skip
     flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
@@ -114,11 +115,14 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
     runs.dump_json(base + ".json", result)
     with open(base + ".md", "w") as f:
         f.write(markdown(step, rows, rules))
+    note = ""
     if gif:
         frames = play.record_game(env, agent, params, key, max_frames=gif_frames)
-        play.write_gif(base + ".gif", env, frames)
+        note = play.write_gif(base + ".gif", env, frames)
+        hint = "" if note == "game over" else f"; --gif_frames={gif_frames} sets the length"
+        note = f" (the first greedy game: {note}{hint})"
     log(markdown(step, rows, rules))
-    log(f"wrote {base}.json, {base}.md" + (f", {base}.gif" if gif else ""))
+    log(f"wrote {base}.json, {base}.md" + (f", {base}.gif{note}" if gif else ""))
     return result
 
 

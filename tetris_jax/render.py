@@ -5,7 +5,7 @@ Rendering runs in numpy on the host (one state at a time, no compiles): pass an 
 
     states = render.record_episode(env, heuristics.make_policy(env, "dellacherie"), key, 200)
     print(render.render_ascii(env, states[-1]))
-    render.save_gif(states, "episode.gif", fps=10, env=env)
+    render.save_gif(states, "episode.gif", fps=10, env=env, show_counters=True)
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ EMPTY = np.array((24, 24, 28), np.uint8)
 HIDDEN = np.array((44, 32, 32), np.uint8)  # Empty cells of the hidden spawn rows.
 PANEL = np.array((12, 12, 14), np.uint8)
 GRID = np.array((36, 36, 42), np.uint8)
+TEXT = (220, 220, 220)
+FONT_PX, LINE_PX = 12, 15  # Caption text: Pillow's built-in font size, pixel rows per line.
 
 
 def _host(state: State) -> State:
@@ -123,26 +125,84 @@ def render_rgb(env: Tetris, state: State, cell: int = 16) -> np.ndarray:
     return out
 
 
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=FONT_PX)
+
+
+def wrap(text: str, width_px: int) -> list[str]:
+    """`text` split at spaces into lines at most `width_px` wide in the caption font (a word
+    wider than that gets a line of its own)."""
+    from PIL import Image, ImageDraw
+
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    font, lines = _font(), []
+    for word in text.split():
+        if lines and measure(lines[-1] + " " + word, font=font) <= width_px:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def caption(frame: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """The frame with a strip below it, as wide as the frame, holding `lines` of text (one per
+    `LINE_PX` pixel rows, Pillow's built-in font; "" for an empty line)."""
+    from PIL import Image, ImageDraw
+
+    frame = np.asarray(frame, np.uint8)
+    strip = Image.new(
+        "RGB", (frame.shape[1], LINE_PX * len(lines) + 4), tuple(int(v) for v in PANEL)
+    )
+    draw, font = ImageDraw.Draw(strip), _font()
+    for i, text in enumerate(lines):
+        draw.text((3, 2 + i * LINE_PX), text, fill=TEXT, font=font)
+    return np.concatenate([frame, np.asarray(strip)], axis=0)
+
+
+def counters(state: State) -> list[str]:
+    """The caption lines of a state: lines cleared and pieces placed so far."""
+    return [f"lines {int(state.total_lines):,}", f"pieces {int(state.pieces_placed):,}"]
+
+
 def save_gif(frames: Sequence, path: str, fps: float = 10, env: Tetris | None = None,
-             cell: int = 16) -> None:  # fmt: skip
+             cell: int = 16, *, show_counters: bool = False, end_note: str | None = None,
+             hold_end_s: float = 0.0) -> None:  # fmt: skip
     """Writes an animated GIF that loops forever. `frames`: RGB arrays (H, W, 3) uint8, or
     States (rendered with `render_rgb(env, state, cell)`; `env` is then required). Pillow
-    merges identical consecutive frames into one longer frame."""
+    merges identical consecutive frames into one longer frame.
+
+    With `show_counters` (States only) each frame gets a caption strip with its lines and
+    pieces (`counters`), and the last one `end_note` under them (e.g. "game over", "cut at 300
+    pieces"), wrapped to the frame's width; the other frames keep that many empty lines so all
+    frames have one size. The last frame is shown `hold_end_s` seconds longer."""
     from PIL import Image
 
     if len(frames) == 0:
         raise ValueError("save_gif: frames is empty; pass at least one frame.")
     if fps <= 0:
         raise ValueError(f"save_gif: fps={fps!r} must be positive.")
+    if show_counters and not all(isinstance(f, State) for f in frames):
+        raise ValueError("save_gif: show_counters needs States (their counters) as frames.")
+    note: list[str] = []
     images = []
-    for f in frames:
+    for i, f in enumerate(frames):
         if isinstance(f, State):
             if env is None:
                 raise ValueError("save_gif: frames are States; pass env= to render them.")
-            f = render_rgb(env, f, cell)
+            state, f = f, render_rgb(env, f, cell)
+            if show_counters:
+                if not note and end_note:
+                    note = wrap(end_note, f.shape[1] - 6)
+                last = i == len(frames) - 1
+                f = caption(f, counters(state) + (note if last else [""] * len(note)))
         images.append(Image.fromarray(np.asarray(f, np.uint8)))
+    step = max(1, round(1000 / fps))
+    durations = [step] * len(images)
+    durations[-1] += round(1000 * hold_end_s)
     images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=max(1, round(1000 / fps)), disposal=1)  # fmt: skip
+                   duration=durations if hold_end_s else step, disposal=1)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,9 +1,11 @@
-"""Play full games with a trained agent (and the baselines) on device; statistics; a GIF."""
+"""Play full games with a trained agent (and the baselines) on device; statistics; one game
+step by step (to watch) or recorded (a GIF)."""
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -124,6 +126,47 @@ def record_game(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_f
     return frames + [jax.tree.map(lambda x: x[0], last)]
 
 
-def write_gif(path: str, env: Tetris, states: list[State], fps: float = 8) -> None:
-    """An animated GIF of the states, drawn by `tetris_jax.render`."""
-    render.save_gif(states, path, fps=fps, env=env, cell=12)
+@functools.lru_cache(maxsize=4)
+def _step_fn(env: Tetris, agent: Agent, max_pieces: int, mode: str):
+    def one(params, r):
+        act = policies.agent_policy(agent, params, mode)
+        return rollout.step(env, act, r, max_pieces=max_pieces)[0]
+
+    return jax.jit(one)
+
+
+def game_states(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_pieces: int,
+                mode: str = "greedy") -> Iterator[State]:  # fmt: skip
+    """One game's states, one step at a time (a generator, for games of any length): the first
+    from `env.reset`, then one per step until the game ends or has `max_pieces` pieces; the
+    first of `play_agent`'s games for the same key."""
+    r = rollout.start(env, key, 1, agent.initial_carry(1))
+    step = _step_fn(env, agent, max_pieces, mode)
+    for _ in range(rollout.step_limit(env, max_pieces) + 1):
+        state = jax.tree.map(lambda x: x[0], jax.device_get(r.states))
+        yield state
+        if bool(state.done) or int(state.pieces_placed) >= max_pieces:
+            return
+        r = step(params, r)
+
+
+def end_note(state: State, max_pieces: int | None = None) -> str:
+    """How a recorded game's last state ends it: "game over" (a top-out), "cut at N pieces
+    (the piece cap)" when `max_pieces` stopped it, else "cut at N pieces" (the recording
+    stopped while the game went on)."""
+    if bool(state.done):
+        return "game over"
+    pieces = int(state.pieces_placed)
+    capped = max_pieces is not None and pieces >= max_pieces
+    return f"cut at {pieces:,} pieces" + (" (the piece cap)" if capped else "")
+
+
+def write_gif(path: str, env: Tetris, states: list[State], fps: float = 8,
+              max_pieces: int | None = None) -> str:  # fmt: skip
+    """An animated GIF of the states, drawn by `tetris_jax.render`, the lines and pieces on
+    every frame and, on the last (held 2 s), whether the game ended there or was cut
+    (`end_note`); returns that note."""
+    note = end_note(states[-1], max_pieces)
+    render.save_gif(states, path, fps=fps, env=env, cell=12, show_counters=True,
+                    end_note=note, hold_end_s=2.0)  # fmt: skip
+    return note
