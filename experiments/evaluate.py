@@ -121,6 +121,13 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
         note = play.write_gif(base + ".gif", env, frames)
         hint = "" if note == "game over" else f"; --gif_frames={gif_frames} sets the length"
         note = f" (the first greedy game: {note}{hint})"
+    if workdir and os.path.abspath(out) == os.path.abspath(workdir):
+        # The run's dashboard draws these baselines beside its evaluations (same piece cap).
+        from experiments.lib import monitor
+
+        metrics = monitor.read_jsonl(os.path.join(workdir, monitor.METRICS_JSONL))
+        if metrics:
+            monitor.write_dashboard(workdir, metrics)
     log(markdown(step, rows, rules))
     log(f"wrote {base}.json, {base}.md" + (f", {base}.gif{note}" if gif else ""))
     return result

@@ -32,6 +32,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("max_pieces", 1000, "Stop after this many pieces.")
     flags.DEFINE_float("fps", 10.0, "Frames (steps) per second; 0 = as fast as possible.")
     flags.DEFINE_enum("mode", "greedy", ["greedy", "sample"], "The agent's policy.")
+    flags.DEFINE_string("compile_cache", "~/.cache/tetris-dreamer-jax/xla",
+                        "Persistent XLA compilation cache ('' = off).")  # fmt: skip
 
 
 def watch(workdir: str | None = None, checkpoint: str | None = None, step: int | None = None,
@@ -72,7 +74,8 @@ def watch(workdir: str | None = None, checkpoint: str | None = None, step: int |
         pass
     result = {"lines": int(state.total_lines), "pieces": int(state.pieces_placed),
               "steps": int(state.steps), "end": end}  # fmt: skip
-    out.write(f"{end}: {result['lines']:,} lines, {result['pieces']:,} pieces\n")
+    plural = lambda n, word: f"{n:,} {word}" + ("" if n == 1 else "s")  # noqa: E731
+    out.write(f"{end}: {plural(result['lines'], 'line')}, {plural(result['pieces'], 'piece')}\n")
     out.flush()
     return result
 
@@ -85,6 +88,10 @@ def main(argv: list[str]) -> None:
     from experiments.lib.errors import UserError
 
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.compile_cache:  # As experiments.train: a second run loads its compiles.
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(FLAGS.compile_cache))
     if not (FLAGS.checkpoint or FLAGS.workdir):
         raise app.UsageError("give --checkpoint=EXPORT (e.g. docs/results/params/"
                              "lines_only_q60_best) or --workdir=RUN")  # fmt: skip

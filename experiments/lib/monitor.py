@@ -235,9 +235,10 @@ def _eval_panel(ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]],
     ys = [e["eval/lines_mean"] for e in pts]
     ax.plot(xs, ys, "o-", lw=2, color="C0", label="agent (greedy), each checkpoint")
     if all("eval/lines_ci95_low" in e and "eval/lines_ci95_high" in e for e in pts):
-        ax.fill_between(xs, [e["eval/lines_ci95_low"] for e in pts],
-                        [e["eval/lines_ci95_high"] for e in pts], color="C0", alpha=0.2,
-                        label="95% interval of the mean")  # fmt: skip
+        low = [y - e["eval/lines_ci95_low"] for y, e in zip(ys, pts, strict=True)]
+        high = [e["eval/lines_ci95_high"] - y for y, e in zip(ys, pts, strict=True)]
+        ax.errorbar(xs, ys, yerr=[low, high], fmt="none", ecolor="C0", alpha=0.5, capsize=3,
+                    label="95% interval of the mean")  # fmt: skip
     best = max(range(len(ys)), key=ys.__getitem__)
     ax.plot([xs[best]], [ys[best]], "*", ms=14, color="C1", label=f"best: {ys[best]:.4g}")
     for i, (label, value) in enumerate(refs):
@@ -292,6 +293,8 @@ def write_dashboard(workdir: str, rows: list[dict[str, Any]]) -> str:
         ax.grid(alpha=0.3)
         if key == EVAL_PANEL:
             drawn = _eval_panel(ax, evals, reference_lines(workdir, config), config)
+            last = max([r["env_steps"] for r in rows] + [e["env_steps"] for e in evals] + [1])
+            ax.set_xlim(0, 1.03 * last)  # The other panels' range, even with one checkpoint.
         elif key == RATES_PANEL:
             drawn = _rates_panel(ax, rows)
         else:
