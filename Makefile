@@ -10,7 +10,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install test test-slow lint format bench-env bench train clean distclean
+.PHONY: install test smoke test-slow lint format bench-env bench train clean distclean
 
 install: $(STAMP)
 
@@ -30,6 +30,15 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-cuda12.txt
 # pytest's exit code is passed through unchanged (5 = no tests collected is a failure).
 test: $(STAMP)
 	$(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+
+# The debug config end to end (about a minute on 2 cores): train experiments/debug.py into
+# runs/smoke from scratch, then evaluate a few games (cap 30 pieces, as its checkpoint
+# evaluations, so the random baseline shows on runs/smoke/dashboard.png).
+smoke: $(STAMP)
+	rm -rf runs/smoke
+	$(VPY) -m experiments.train --config=experiments/debug.py --workdir=runs/smoke
+	$(VPY) -m experiments.evaluate --workdir=runs/smoke --episodes=8 --max_pieces=30 \
+		--baselines=random --gif_frames=40
 
 test-slow: $(STAMP)
 	$(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m slow $(PYTEST_ARGS)
