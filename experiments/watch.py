@@ -19,7 +19,8 @@ from typing import Any, TextIO
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-HOME, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[J", "\x1b[2J"
+# ANSI codes: cursor to the top left, clear to the end of the line / screen, clear the screen.
+HOME, CLEAR_LINE, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[K", "\x1b[J", "\x1b[2J"
 
 
 def define_flags() -> None:
@@ -64,7 +65,10 @@ def watch(workdir: str | None = None, checkpoint: str | None = None, step: int |
     try:
         for state in games:
             frame = head + "\n" + render.render_ascii(env, state) + "\n"
-            out.write(HOME + frame + CLEAR_BELOW if tty else frame + "\n")
+            if tty:  # Over the last frame; its longer lines' ends cleared.
+                out.write(HOME + frame.replace("\n", CLEAR_LINE + "\n") + CLEAR_BELOW)
+            else:
+                out.write(frame + "\n")
             out.flush()
             if fps:
                 next_frame += 1.0 / fps

@@ -46,6 +46,7 @@ def test_terminal_redraws_in_place(export):
     text = out.getvalue()
     assert text.startswith(watch.HOME + watch.CLEAR_SCREEN)
     assert text.count(watch.HOME) == result["steps"] + 2 and watch.CLEAR_BELOW in text
+    assert "|" + watch.CLEAR_LINE + "\n" in text  # Each line's end cleared (the board's edge).
 
 
 def test_watched_game_is_evaluations_first(export):
