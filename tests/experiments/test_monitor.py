@@ -11,8 +11,14 @@ from experiments.lib import monitor, trainer
 
 
 def test_progress_line_says_what_the_percentage_is_of():
-    row = {"env_steps": 50, "env_steps_per_s": 10.0, "updates_per_s": 1.0, "updates": 5,
-           "episodes": 2, "ep_lines": 1.5}  # fmt: skip
+    row = {
+        "env_steps": 50,
+        "env_steps_per_s": 10.0,
+        "updates_per_s": 1.0,
+        "updates": 5,
+        "episodes": 2,
+        "ep_lines": 1.5,
+    }
     assert "50.0% of 100 env steps" in monitor.progress_line(row, 100)
     # With a time budget the bar follows whichever is further along, and says so.
     row["wall_s"] = 45 * 60.0
@@ -54,20 +60,42 @@ def _run_folder(tmp_path, config, eval_result=None):
     (run / "config.json").write_text(json.dumps(config))
     rows = []
     for i in range(1, 41):
-        row = {"env_steps": 256 * i, "updates": 16 * i, "wall_s": 3.0 * i,
-               "env_steps_per_s": 85.0 + i % 3, "updates_per_s": 5.0, "ep_lines": 0.5 * i,
-               "ep_pieces": 3.0 * i, "ep_length": 3.0 * i, "ep_return": 0.5 * i,
-               "replay_fill": i / 40, "lines_total": 10 * i,
-               "curriculum_rows": 8 - i / 5}  # fmt: skip
+        row = {
+            "env_steps": 256 * i,
+            "updates": 16 * i,
+            "wall_s": 3.0 * i,
+            "env_steps_per_s": 85.0 + i % 3,
+            "updates_per_s": 5.0,
+            "ep_lines": 0.5 * i,
+            "ep_pieces": 3.0 * i,
+            "ep_length": 3.0 * i,
+            "ep_return": 0.5 * i,
+            "replay_fill": i / 40,
+            "lines_total": 10 * i,
+            "curriculum_rows": 8 - i / 5,
+        }
         if i > 4:
-            row.update({"loss/world_model": 5.0 / i, "loss/policy": -0.1, "loss/value": 1.0,
-                        "actor/entropy": 1.5})  # fmt: skip
+            row.update(
+                {
+                    "loss/world_model": 5.0 / i,
+                    "loss/policy": -0.1,
+                    "loss/value": 1.0,
+                    "actor/entropy": 1.5,
+                }
+            )
         rows.append(row)
     for i in (10, 20, 30, 40):
-        monitor.append_eval(str(run), {"env_steps": 256 * i, "eval/lines_mean": 0.1 * i,
-                                       "eval/lines_ci95_low": 0.05 * i,
-                                       "eval/lines_ci95_high": 0.2 * i, "updates": 16 * i,
-                                       "wall_s": 3.0 * i})  # fmt: skip
+        monitor.append_eval(
+            str(run),
+            {
+                "env_steps": 256 * i,
+                "eval/lines_mean": 0.1 * i,
+                "eval/lines_ci95_low": 0.05 * i,
+                "eval/lines_ci95_high": 0.2 * i,
+                "updates": 16 * i,
+                "wall_s": 3.0 * i,
+            },
+        )
     if eval_result is not None:
         (run / "eval_10240.json").write_text(json.dumps(eval_result))
     return run, rows
@@ -94,17 +122,25 @@ def test_dashboard_title_references_and_png(tmp_path, debug_config):
 
     config = runs.to_plain(debug_config)
     cap, width = config["eval_max_pieces"], config["env"]["width"]
-    other_cap = {"max_pieces": cap + 1, "episodes": 8, "rows": [
-        {"policy": "random", "stats": {"games": 8, "lines_mean": 9.0}}]}  # fmt: skip
+    other_cap = {
+        "max_pieces": cap + 1,
+        "episodes": 8,
+        "rows": [{"policy": "random", "stats": {"games": 8, "lines_mean": 9.0}}],
+    }
     run, rows = _run_folder(tmp_path, config, other_cap)
     # Only the cap is known (the evaluation in the folder is under another cap).
     assert monitor.reference_lines(str(run), config) == [
         (f"most possible in {cap} pieces", float(4 * cap // width))
     ]
-    same_cap = {"max_pieces": cap, "episodes": 8, "rows": [
-        {"policy": "agent (greedy)", "stats": {"games": 8, "lines_mean": 3.0}},
-        {"policy": "random", "stats": {"games": 8, "lines_mean": 0.25}},
-        {"policy": "dellacherie", "stats": {"games": 8, "lines_mean": 19.5}}]}  # fmt: skip
+    same_cap = {
+        "max_pieces": cap,
+        "episodes": 8,
+        "rows": [
+            {"policy": "agent (greedy)", "stats": {"games": 8, "lines_mean": 3.0}},
+            {"policy": "random", "stats": {"games": 8, "lines_mean": 0.25}},
+            {"policy": "dellacherie", "stats": {"games": 8, "lines_mean": 19.5}},
+        ],
+    }
     (run / "eval_20480.json").write_text(json.dumps(same_cap))
     refs = monitor.reference_lines(str(run), config)
     assert refs[1:] == [("random (8 games)", 0.25), ("dellacherie (8 games)", 19.5)]
@@ -114,8 +150,7 @@ def test_dashboard_title_references_and_png(tmp_path, debug_config):
     head, where = title.split("\n")
     assert head.startswith("lines_only_q60: standard reward, placement mode, 6x8 board, 7bag")
     assert "agent tiny" in head and "seed 0" in head
-    assert where == ("env step 10,240, 640 updates, 2.0 min; "
-                     "last evaluation 4 lines/game, best 4")  # fmt: skip
+    assert where == ("env step 10,240, 640 updates, 2.0 min; last evaluation 4 lines/game, best 4")
 
     path = monitor.write_dashboard(str(run), rows)
     assert os.path.getsize(path) > 10_000

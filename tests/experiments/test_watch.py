@@ -84,13 +84,16 @@ def test_gif_counters_and_end_note(tmp_path):
             gif.seek(i)
             durations.append(gif.info["duration"])
             frame = np.asarray(gif.convert("RGB"))
-            np.testing.assert_array_equal(frame[: board.shape[0]],
-                                          render.render_rgb(env, cut[i], cell=12))  # fmt: skip
+            np.testing.assert_array_equal(
+                frame[: board.shape[0]], render.render_rgb(env, cut[i], cell=12)
+            )
             strip = frame[board.shape[0] :]
             assert (strip != render.PANEL).any(-1).sum() > 20  # Text is drawn.
         assert durations[0] == durations[1] == durations[2] - 2000  # The last held 2 s longer.
     # The counters are the state's; frames must be States to have them.
-    assert render.counters(whole[-1]) == [f"lines {int(whole[-1].total_lines)}",
-                                          f"pieces {int(whole[-1].pieces_placed)}"]  # fmt: skip
+    assert render.counters(whole[-1]) == [
+        f"lines {int(whole[-1].total_lines)}",
+        f"pieces {int(whole[-1].pieces_placed)}",
+    ]
     with pytest.raises(ValueError, match="show_counters needs States"):
         render.save_gif([board], path, show_counters=True)
