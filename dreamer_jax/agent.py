@@ -35,12 +35,6 @@ Deliberate differences from DreamerV3 (danijar/dreamerv3):
 - The `tiny` preset imagines from the last 4 steps of each sequence (`imag_last`, a reference
   option) and uses fewer layers; all other presets imagine from every posterior state.
 - No replay context (latents written back to replay) and no online queue.
-- Options, off by default (measured on Tetris in docs/RESULTS.md):
-  `repval_full` trains the critic on the real lambda-returns of every replayed step (steps that
-  started no imagination bootstrap from the slow critic), not only those of imagination starts;
-  `all_actions` replaces the REINFORCE term at each real start state by the expected one-step
-  advantage over all allowed actions (one imagined step per action); `actent_anneal` decays
-  the entropy bonus geometrically to `actent_final`.
 - `qhead` (off by default here, on in the Tetris configs): a model-free Q head beside the
   world model, Q(s, a) from the latent and each action's real features, trained on the real
   lambda-returns of every replayed step (bootstrapped from max_a Q, Peng's Q(lambda)); and an
@@ -173,9 +167,8 @@ class Agent:
         k_wm, k_img = jax.random.split(key)
         wm_losses, metrics, world = losses.world_model_loss(self.nets, params, batch, k_wm, **kw)
         ac_losses, ac_metrics, retnorm, boot = losses.imagination_loss(
-            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img,
-            step=state.step, **kw,
-        )  # fmt: skip
+            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img, **kw
+        )
         rv_losses = losses.replay_value_loss(
             self.nets, params, state.slow_critic, world, batch, boot, config=c
         )
@@ -183,7 +176,7 @@ class Agent:
         terms = {**wm_losses, **ac_losses, **rv_losses}
         if c.qhead:
             ret_scale = returns.norm_scale(retnorm, limit=c.retnorm_limit)
-            eta = losses.entropy_scale(c, state.step)
+            eta = jnp.asarray(c.actent, jnp.float32)
             q_terms, q_metrics = losses.q_losses(
                 self.nets, params, world, batch, ret_scale, eta, **kw
             )
@@ -212,13 +205,6 @@ class Agent:
         grad_fn = jax.grad(self._loss, has_aux=True)
         grads, (metrics, retnorm) = grad_fn(state.params, state, batch, key)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        if self.config.actor_lr_scale != 1.0:  # The actor's own learning rate.
-            scale = self.config.actor_lr_scale
-            updates = {
-                **updates,
-                **{k: jax.tree.map(lambda u: u * scale, updates[k])
-                   for k in ("actor", "scorer") if k in updates},
-            }  # fmt: skip
         params = optax.apply_updates(state.params, updates)
         rate = self.config.slow_rate
         slow = jax.tree.map(

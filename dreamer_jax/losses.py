@@ -121,46 +121,16 @@ def _bins(config: Config) -> jax.Array:
     return outs.twohot_bins(config.bins)
 
 
-def entropy_scale(config: Config, step: jax.Array) -> jax.Array:
-    """The entropy bonus after `step` updates: `actent`, decaying geometrically to
-    `actent_final` over `actent_anneal` updates when that is set."""
-    if not config.actent_anneal:
-        return jnp.asarray(config.actent, jnp.float32)
-    frac = jnp.clip(step.astype(jnp.float32) / config.actent_anneal, 0.0, 1.0)
-    return config.actent * (config.actent_final / config.actent) ** frac
-
-
-def all_action_values(
-    nets: Nets, wm: Any, critic: Any, start: Any, afeat: jax.Array | None, key: jax.Array,
-    num_actions: int, bins: jax.Array,
-) -> jax.Array:  # fmt: skip
-    """Q(s, a) = r(s') + c(s') V(s') for every action a of every state s (N, ...) -> (N, A),
-    with s' one imagined step after a (its features `afeat` (N, A, F) go with it)."""
-    N, A = start.deter.shape[0], num_actions
-    states = jax.tree.map(lambda x: jnp.repeat(x, A, 0), start)
-    onehot = jax.nn.one_hot(jnp.tile(jnp.arange(A), N), A, dtype=jnp.float32)
-    chosen = None if afeat is None else afeat.reshape((N * A, -1))
-    nxt, _ = nets.rssm.apply(
-        wm["rssm"], states, model.action_input(onehot, chosen), key, method=rssm.RSSM.img_step
-    )
-    feat = rssm.features(nxt)
-    rew = outs.twohot_mean(nets.rew.apply(wm["rew"], feat), bins)
-    con = jax.nn.sigmoid(nets.con.apply(wm["con"], feat)[..., 0])
-    value = outs.twohot_mean(nets.critic.apply(critic, feat), bins)
-    return sg(rew + con * value).reshape((N, A))
-
-
 def imagination_loss(
     nets: Nets, params: Any, slow_critic: Any, norm: returns.NormState, world: WorldOut,
     batch: Mapping[str, jax.Array], key: jax.Array, *, config: Config, spec: tuple,
-    num_actions: int, step: jax.Array | None = None,
+    num_actions: int,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array], returns.NormState, jax.Array]:  # fmt: skip
     """Actor and critic losses on `imag_length`-step rollouts from every posterior state.
 
     Imagined states are stop-gradient: no actor-critic gradient reaches the world model.
         R = lambda-returns of (predicted reward, predicted continue, critic value)
-        L_policy = -w sg((R - V) / max(1, P95 - P5)) ln pi(a) - w eta H[pi]
-                   (eta = `entropy_scale(config, step)`)
+        L_policy = -w sg((R - V) / max(1, P95 - P5)) ln pi(a) - w eta H[pi]   (eta = actent)
         L_value = w (twohot CE(v, sg R) + slowreg twohot CE(v, sg v_slow))
     with w = sg(cumprod of predicted continues). Rollouts start from the last K =
     `imag_starts` posterior states of each sequence (all of them by default), N = B K.
@@ -171,11 +141,6 @@ def imagination_loss(
     real mask; later states use the mask head's prediction thresholded at `mask_threshold`
     (an action is also allowed if it has the highest predicted probability, so at least one
     always is). Sampling and the actor's log-probabilities use the same masked distribution.
-
-    With `all_actions`, the policy term at the real start state (h = 0) is
-        -sum_a pi(a) sg((Q(s, a) - V(s)) / max(1, P95 - P5)) - eta H[pi]
-    over the allowed actions (`all_action_values`): no sampling noise where the actions'
-    consequences differ most, and the real action features are known.
     """
     c = config
     B, T = batch["is_first"].shape
@@ -220,7 +185,9 @@ def imagination_loss(
         afeat = extras[1]
         return model.action_input(onehot, None if afeat is None else model.chosen(afeat, action))
 
-    key, k_all = jax.random.split(key)
+    # Split although the second key is unused (a retired option used it): the rollouts keep
+    # the random numbers of earlier runs, so a seed reproduces them.
+    key = jax.random.split(key)[0]
     states, actions, (masks, afeats) = rssm.imagine(
         nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key, c.unroll, action_fn
     )
@@ -243,20 +210,9 @@ def imagination_loss(
     logp = outs.mix_logits(logits, c.unimix, masks)
     logpi = outs.cat_logp(logp, actions)
     ent = outs.cat_entropy(logp)
-    eta = entropy_scale(c, jnp.zeros((), jnp.int32) if step is None else step)
-    score = logpi * adv
-    extra = {}
-    if c.all_actions:
-        q = all_action_values(
-            nets, wm, sg(params["critic"]), start, real_afeat, k_all, num_actions, bins
-        )
-        allowed = masks[:, 0]
-        adv_all = jnp.where(allowed, (q - value[:, :1]) / scale, 0.0)
-        score = score.at[:, 0].set((jnp.exp(logp[:, 0]) * adv_all).sum(-1))
-        q_lo = jnp.where(allowed, q, jnp.inf).min(-1)
-        extra["imag/q_spread"] = ((jnp.where(allowed, q, -jnp.inf).max(-1) - q_lo) / scale).mean()
+    eta = jnp.asarray(c.actent, jnp.float32)
     losses = {
-        "policy": weight * -(score + eta * ent),
+        "policy": weight * -(logpi * adv + eta * ent),
         "value": weight * (
             outs.twohot_loss(value_logits[:, :-1], sg(ret), bins)
             + c.slowreg * outs.twohot_loss(value_logits[:, :-1], sg(slow[:, :-1]), bins)
@@ -276,7 +232,6 @@ def imagination_loss(
         "retnorm/lo": norm.lo,
         "retnorm/hi": norm.hi,
         "retnorm/scale": scale,
-        **extra,
     }
     return losses, metrics, norm, sg(ret[:, 0]).reshape((B, K))
 
@@ -304,20 +259,14 @@ def replay_value_loss(
         R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - l) R^imag_{t+1} + l R_{t+1}],
         l = lam (1 - is_last_{t+1}); loss (1 - is_last_t)(twohot CE(v_t, sg R_t) + slowreg CE)
     Gradients flow into the world model through the features (DreamerV3's repval_grad).
-    Uses the last K steps, those that started imagination (`boot` is (B, K)). With
-    `repval_full` it uses the whole sequence, and the steps before the last K (which started
-    no imagination) bootstrap from the slow critic's value instead: up to T - 1 real rewards
-    then inform each return, which keeps the critic honest where imagination is not (e.g. a
-    world model that rarely imagines the game ending).
-    Returns {"repval": (B, K - 1)} ((B, T - 1) with `repval_full`).
+    Uses the last K steps, those that started imagination (`boot` is (B, K)).
+    Returns {"repval": (B, K - 1)}.
     """
     c = config
     bins = _bins(c)
-    K = batch["is_first"].shape[1] if c.repval_full else boot.shape[1]
+    K = boot.shape[1]
     feat = world.feat[:, -K:]
     slow = outs.twohot_mean(nets.critic.apply(slow_critic, sg(feat)), bins)
-    if K > boot.shape[1]:
-        boot = jnp.concatenate([sg(slow[:, : K - boot.shape[1]]), boot], 1)
     ret, last = replay_returns(batch, boot, c, K)
     logits = nets.critic.apply(params["critic"], feat)[:, :-1]
     weight = 1.0 - last[:, :-1]
