@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dreamer_jax import codec, losses, model, outs, returns, rssm
+from dreamer_jax import codec, losses, model, outs, qhead, returns, rssm
 from dreamer_jax.configs import Config, validate
 from dreamer_jax.optim import make_optimizer
 
@@ -176,10 +176,11 @@ class Agent:
         terms = {**wm_losses, **ac_losses, **rv_losses}
         if c.qhead:
             ret_scale = returns.norm_scale(retnorm, limit=c.retnorm_limit)
-            eta = jnp.asarray(c.actent, jnp.float32)
-            q_terms, q_metrics = losses.q_losses(
-                self.nets, params, world, batch, ret_scale, eta, **kw
-            )
+            actor = functools.partial(model.actor_logits, self.nets, params)
+            q_terms, q_metrics = qhead.q_losses(
+                self.nets.qnet, params["qnet"], world.feat, actor, batch, ret_scale, config=c,
+                spec=self.obs_spec,
+            )  # fmt: skip
             terms.update(q_terms)
             metrics.update(q_metrics)
         means = {k: v.mean() for k, v in terms.items()}

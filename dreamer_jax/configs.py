@@ -60,7 +60,7 @@ class Config:
     # Action-features field only: a Q head, Q(s, a) from the latent and each action's features,
     # trained on every replayed step's real lambda-return (bootstrapped from max_a Q), and an
     # actor term over every replayed state, sum_a pi(a) sg(Q(s, a) - E_pi Q) / scale; see
-    # losses.q_losses. Ranks actions by real afterstates, not by imagined next states.
+    # dreamer_jax/qhead.py. Ranks actions by real afterstates, not by imagined next states.
     qhead: bool = False
     scale_qval: float = 1.0
     scale_qpolicy: float = 1.0

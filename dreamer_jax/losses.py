@@ -1,4 +1,5 @@
-"""DreamerV3 losses over a replayed batch (B, T): world model, imagination, replay value.
+"""DreamerV3 losses over a replayed batch (B, T): world model, imagination, replay value
+(the Q head's are in `qhead.py`).
 
 Equations follow Hafner et al., "Mastering diverse control tasks through world models"
 (Nature 2025), and the reference code (danijar/dreamerv3, `agent.py`). Every loss is returned
@@ -236,20 +237,6 @@ def imagination_loss(
     return losses, metrics, norm, sg(ret[:, 0]).reshape((B, K))
 
 
-def replay_returns(
-    batch: Mapping[str, jax.Array], boot: jax.Array, config: Config, K: int
-) -> tuple[jax.Array, jax.Array]:  # fmt: skip
-    """Lambda-returns of the real rewards of the last K replayed steps, bootstrapped from
-    `boot` (B, K), discount 1 - 1/horizon, cut at terminals and episode ends.
-    Returns (R (B, K - 1), is_last of those K steps as float (B, K))."""
-    disc = 1.0 - 1.0 / config.horizon
-    cont = (1.0 - batch["is_terminal"][:, -K:].astype(jnp.float32)) * disc
-    last = batch["is_last"][:, -K:].astype(jnp.float32)
-    reward = batch["reward"][:, -K:].astype(jnp.float32)
-    lam_return = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))
-    return lam_return(reward, cont, boot, last, config.lam), last
-
-
 def replay_value_loss(
     nets: Nets, params: Any, slow_critic: Any, world: WorldOut, batch: Mapping[str, jax.Array],
     boot: jax.Array, *, config: Config,
@@ -267,56 +254,10 @@ def replay_value_loss(
     K = boot.shape[1]
     feat = world.feat[:, -K:]
     slow = outs.twohot_mean(nets.critic.apply(slow_critic, sg(feat)), bins)
-    ret, last = replay_returns(batch, boot, c, K)
+    ret, last = returns.replay_returns(batch, boot, c, K)
     logits = nets.critic.apply(params["critic"], feat)[:, :-1]
     weight = 1.0 - last[:, :-1]
     loss = outs.twohot_loss(logits, sg(ret), bins) + c.slowreg * outs.twohot_loss(
         logits, sg(slow[:, :-1]), bins
     )
     return {"repval": weight * loss}
-
-
-def q_losses(
-    nets: Nets, params: Any, world: WorldOut, batch: Mapping[str, jax.Array], scale: jax.Array,
-    eta: jax.Array, *, config: Config, spec: tuple, num_actions: int,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:  # fmt: skip
-    """The `qhead` losses on every replayed step (real states, real action features and mask).
-
-        R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - l) max_a sg Q(s_{t+1}, a) + l R_{t+1}]
-        L_qval = (1 - is_last_t) twohot CE(Q(s_t, a_t), sg R_t)
-        L_qpolicy = -(1 - is_last_t) [sum_a pi(a|s_t) sg(Q(s_t, a) - E_pi Q) / scale + eta H]
-    with l = lam (1 - is_last_{t+1}), the max over allowed actions, and `scale` the return
-    normaliser's. Q's gradient reaches the world model through the latent (like repval); the
-    actor term does not. Off-policy returns of a behaviour policy near pi (Peng's Q(lambda)).
-    Returns ({"qval": (B, T - 1), "qpolicy": (B, T)}, metrics).
-    """
-    c = config
-    bins = _bins(c)
-    afeat = batch[codec.action_features_field(dict(spec))].astype(jnp.float32)
-    mask_key = codec.mask_field(dict(spec))
-    allowed = (jnp.ones(afeat.shape[:-1], bool) if mask_key is None
-               else batch[mask_key].astype(bool))  # fmt: skip
-    logits = nets.qnet.apply(params["qnet"], world.feat, afeat)  # (B, T, A, bins)
-    q = sg(outs.twohot_mean(logits, bins))  # (B, T, A)
-    best = jnp.where(allowed, q, -jnp.inf).max(-1)
-    boot = jnp.where(allowed.any(-1), best, 0.0)
-    ret, last = replay_returns(batch, boot, c, batch["is_first"].shape[1])
-    taken = jnp.take_along_axis(logits, batch["action"][..., None, None], -2)[..., 0, :]
-    qval = (1.0 - last[:, :-1]) * outs.twohot_loss(taken[:, :-1], sg(ret), bins)
-
-    act_logits = model.actor_logits(nets, params, sg(world.feat), afeat)
-    logp = outs.mix_logits(act_logits, c.unimix, allowed)
-    pi = jnp.exp(logp)
-    base = (sg(pi) * jnp.where(allowed, q, 0.0)).sum(-1, keepdims=True)
-    adv = jnp.where(allowed, (q - base) / scale, 0.0)
-    ent = outs.cat_entropy(logp)
-    qpolicy = -(1.0 - last) * ((pi * adv).sum(-1) + eta * ent)
-    greedy_q = jnp.argmax(jnp.where(allowed, q, -jnp.inf), -1)
-    metrics = {
-        "q/value": jnp.where(allowed, q, 0.0).sum(-1).mean() / allowed.sum(-1).mean(),
-        "q/taken": jnp.take_along_axis(q, batch["action"][..., None], -1).mean(),
-        "q/spread": ((best - jnp.where(allowed, q, jnp.inf).min(-1)) / scale).mean(),
-        "q/actor_agrees": (jnp.argmax(logp, -1) == greedy_q).astype(jnp.float32).mean(),
-        "q/replay_entropy": ent.mean(),
-    }
-    return {"qval": qval, "qpolicy": qpolicy}, metrics
