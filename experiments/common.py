@@ -118,13 +118,15 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Lines 'field: saved -> current' for every field that differs."""
+    """Lines 'field: saved -> current' for every field that differs. A null agent field that
+    `current` lacks (an unset override of an option since retired: off) is no difference."""
     a, b = flat(saved), flat(current)
     missing = object()
     return [
         f"{k}: {a.get(k, missing) if k in a else '<absent>'} -> {b[k] if k in b else '<absent>'}"
         for k in sorted(set(a) | set(b))
         if a.get(k, missing) != b.get(k, missing)
+        and not (k.startswith("agent.") and k not in b and a[k] is None)
     ]
 
 
@@ -136,27 +138,41 @@ def load_config_json(workdir: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
-# Fields added after runs were saved, with the value that reproduces those older runs.
-LEGACY_DEFAULTS = {
-    ("env", "placement_features"): False,
-    ("env", "piece_reward"): 0.0,
-    ("agent", "qhead"): None,  # None: the preset's value, off.
-}
-
-
 def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
-    """A saved config. Fields it lacks (added to the configs since it was saved) take the
-    value that keeps the old behaviour (`LEGACY_DEFAULTS`, else the current default)."""
+    """A saved config. It must have every field of today's (experiments/lines_only.py): one it
+    lacks was added since, and only the user knows the value that reproduces that run. Fields
+    today's config lacks are kept as saved (a config file may add its own), except agent
+    fields, which go to dreamer_jax: a null one (an unset override, e.g. a retired option left
+    off) is dropped, a set one refused."""
     from experiments import lines_only
 
-    def merge(base: dict[str, Any], saved: dict[str, Any], path: tuple) -> dict[str, Any]:
-        out = {k: LEGACY_DEFAULTS.get((*path, k), v) for k, v in base.items()}
+    base = lines_only.get_config().to_dict()
+    want, got = flat(base), flat(d)
+    missing = sorted(set(want) - set(got))
+    if missing:
+        raise UserError(
+            f"{CONFIG_JSON} lacks {', '.join(missing)} (saved before they existed): add each "
+            "with the value its run used (e.g. env.placement_features false, env.piece_reward "
+            "0.0, agent.qhead null for runs from before those fields)"
+        )
+    unknown = sorted(k for k in set(got) - set(want) if k.startswith("agent."))
+    retired = [f"{k}={got[k]!r}" for k in unknown if got[k] is not None]
+    if retired:
+        raise UserError(
+            f"{CONFIG_JSON} sets {', '.join(retired)}, which dreamer_jax no longer has (a "
+            "retired option?); if it only shaped training, delete it there to evaluate the params"
+        )
+
+    def merge(base: dict[str, Any], saved: dict[str, Any], path: str) -> dict[str, Any]:
+        out = dict(base)
         for k, v in saved.items():
-            nested = isinstance(v, dict) and isinstance(base.get(k), dict)
-            out[k] = merge(base[k], v, (*path, k)) if nested else v
+            if isinstance(v, dict) and isinstance(base.get(k), dict):
+                out[k] = merge(base[k], v, f"{path}{k}.")
+            elif f"{path}{k}" not in unknown:
+                out[k] = v
         return out
 
-    return ml_collections.ConfigDict(merge(lines_only.get_config().to_dict(), d, ()))
+    return ml_collections.ConfigDict(merge(base, d, ""))
 
 
 def is_main_process() -> bool:

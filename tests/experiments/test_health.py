@@ -25,6 +25,13 @@ def test_config_diff_lists_fields(debug_config):
     debug_config.env.width = 7
     diff = common.config_diff(a, common.to_plain(debug_config))
     assert diff == ["env.width: 6 -> 7", "seed: 0 -> 3"]
+    # A run saved before an agent option was retired resumes without a change when it was off.
+    a["agent"]["repval_full"] = None
+    assert common.config_diff(a, common.to_plain(debug_config)) == diff
+    a["agent"]["repval_full"] = True
+    assert "agent.repval_full: True -> <absent>" in common.config_diff(
+        a, common.to_plain(debug_config)
+    )
 
 
 def test_train_ratio_plan(debug_config):
@@ -111,17 +118,34 @@ def test_random_baseline_in_direct_mode():
                               max_pieces=3) is None  # fmt: skip
 
 
-def test_saved_config_from_before_new_fields_loads(debug_config):
-    """A config.json saved before a field existed (e.g. exported params) loads with that
-    field's default, which keeps the old behaviour; saved values win everywhere else."""
+def test_saved_config_loads_with_its_values(debug_config):
     saved = common.to_plain(debug_config)
     saved["env"]["width"] = 7
-    del saved["env"]["placement_features"], saved["env"]["piece_reward"], saved["agent"]["qhead"]
     config = common.config_from_json(saved)
-    assert config.env.placement_features is False and config.env.piece_reward == 0.0
-    assert config.agent.qhead is None  # The preset's value: off, as before the Q head.
+    assert common.to_plain(config) == saved
+    saved["extra"] = {"n": 2}  # A config file may add fields of its own: kept.
+    assert common.config_from_json(saved).extra.n == 2
     assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
-    assert "placements" not in common.make_env(config).observation_spec()
+
+
+def test_saved_config_must_have_every_field(debug_config):
+    """A config.json saved before a field existed is refused, naming the field: only the user
+    knows the value that reproduces that run (committed exports have every field)."""
+    saved = common.to_plain(debug_config)
+    del saved["env"]["placement_features"], saved["agent"]["qhead"]
+    with pytest.raises(common.UserError, match=r"lacks agent.qhead, env.placement_features"):
+        common.config_from_json(saved)
+
+
+def test_saved_config_with_a_retired_field(debug_config):
+    """A field the code no longer has loads when null (an unset override, the option off) and
+    is refused, naming it, when set."""
+    saved = common.to_plain(debug_config)
+    saved["agent"]["repval_full"] = None
+    assert "repval_full" not in common.config_from_json(saved).agent
+    saved["agent"]["repval_full"] = True
+    with pytest.raises(common.UserError, match=r"sets agent.repval_full=True, which dreamer"):
+        common.config_from_json(saved)
 
 
 @pytest.mark.parametrize("export", ["standard_cpu60f_best", "standard_q60"])
