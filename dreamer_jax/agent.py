@@ -13,35 +13,17 @@ bool: where it is set the carry (RSSM state and previous action) is reset before
 "is_first", "is_last", "is_terminal" (B, T) bool. Each window starts from the zero (reset) RSSM
 state and a zero previous action; no carry is kept between replayed windows.
 
-Deliberate differences from DreamerV3 (danijar/dreamerv3):
-- Action masking. The actor's categorical is masked (masked actions get probability exactly 0,
-  the 1% unimix spreads over allowed actions only). Acting uses the real mask from the
-  observation. In imagination the first state of each rollout is a real posterior state and
-  uses its real mask; later states use a mask head (Bernoulli per action, trained on real masks
-  with the reconstruction scale) thresholded at `mask_threshold`, plus the most likely action
-  so that one is always allowed. Sampling and the REINFORCE log-probabilities use the same
-  masked distribution, so the gradient is that of the policy actually rolled out.
-- Action features (an observation field of kind "action_features", (A, F): for Tetris the
-  afterstate features of every placement). The actor's logits add a per-action scorer on each
-  action's features and the latent (`codec.ActionScorer`); the RSSM's action input is the
-  one-hot action plus the chosen action's features; an `afeat` head predicts the features of
-  imagined states (real ones at the real start state, as with the mask). Without such a field
-  the agent is exactly as before.
-- Structured observations: an MLP encoder over one-hot/binary fields (optionally with an
-  unpooled 3x3 conv over the board planes) instead of the pooled CNN; per-cell Bernoulli and
-  categorical decoders instead of MSE.
-- Latent and imagined actions are sampled by inverting the CDF (one uniform per draw), the same
-  distribution as Gumbel-max, but far fewer random bits on CPU.
-- The `tiny` preset imagines from the last 4 steps of each sequence (`imag_last`, a reference
-  option) and uses fewer layers; all other presets imagine from every posterior state.
-- No replay context (latents written back to replay) and no online queue.
-- `qhead` (off by default here, on in the Tetris configs): a model-free Q head beside the
-  world model, Q(s, a) from the latent and each action's real features, trained on the real
-  lambda-returns of every replayed step (bootstrapped from max_a Q, Peng's Q(lambda)); and an
-  actor term on every replayed state, sum_a pi(a) sg(Q(s, a) - E_pi Q) / scale (the return
-  normaliser's scale), beside the imagination term. Imagined one-step values of single
-  placements were dominated by the sampled latent's noise; the real afterstate features rank
-  placements without it (docs/RESULTS.md, session 5).
+Differences from DreamerV3 (danijar/dreamerv3; the reasons are in docs/DESIGN.md):
+- The actor's categorical is masked by the action mask: the real one when acting and at the
+  real start state of each imagined rollout, a mask head's prediction later.
+- An "action_features" field (A, F) feeds a per-action scorer of the actor's logits and the
+  RSSM's action input; an `afeat` head predicts it in imagination.
+- Structured observations: an MLP encoder (optionally an unpooled 3x3 board conv) and per-cell
+  Bernoulli / categorical decoders.
+- Latents and imagined actions are sampled by inverting the CDF.
+- `tiny` imagines from the last 4 steps of each sequence only; no replay context.
+- `qhead`: a Q head on real replayed states and action features, with its own actor term
+  (`qhead.py`).
 """
 
 from __future__ import annotations

@@ -186,8 +186,8 @@ def imagination_loss(
         afeat = extras[1]
         return model.action_input(onehot, None if afeat is None else model.chosen(afeat, action))
 
-    # Split although the second key is unused (a retired option used it): the rollouts keep
-    # the random numbers of earlier runs, so a seed reproduces them.
+    # Split although the second key is unused: a seed keeps giving the same rollouts
+    # (docs/DESIGN.md).
     key = jax.random.split(key)[0]
     states, actions, (masks, afeats) = rssm.imagine(
         nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key, c.unroll, action_fn

@@ -119,7 +119,8 @@ def init_params(
     key: jax.Array, nets: Nets, config: Config, obs_spec: Mapping[str, Any], num_actions: int
 ) -> dict[str, Any]:
     """Fresh float32 parameters of every network."""
-    # The first eight networks draw their keys as before the optional ones existed (same init).
+    # The eight core networks take keys from one split, the optional ones by fold_in: adding an
+    # optional network leaves the others' initialisation unchanged.
     names = Nets._fields[:8]
     keys = dict(zip(names, jax.random.split(key, len(names)), strict=True))
     keys.update({n: jax.random.fold_in(key, i) for i, n in enumerate(Nets._fields[8:])})

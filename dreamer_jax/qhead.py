@@ -5,8 +5,8 @@ Q(s, a) is read from the latent of a real replayed state and each action's real 
 placement), trained on the real lambda-returns of every replayed step. The actor gets a second
 term on every replayed state, the expected advantage under Q over all allowed actions, beside
 the imagination term. Why: the imagination actor ranks single actions by imagined next states,
-whose values are dominated by the sampled latent's noise when the actions' consequences differ
-little; real afterstate features and real returns rank them without that noise.
+whose values can vary more with the sampled latent than between actions; real afterstate
+features and real returns rank them without that noise (docs/DESIGN.md).
 
 The network is `model.Nets.qnet` (parameters `params["qnet"]`), built by `network`; the agent
 adds `q_losses` to its loss, weighted by `scale_qval` and `scale_qpolicy`.
