@@ -13,41 +13,17 @@ bool: where it is set the carry (RSSM state and previous action) is reset before
 "is_first", "is_last", "is_terminal" (B, T) bool. Each window starts from the zero (reset) RSSM
 state and a zero previous action; no carry is kept between replayed windows.
 
-Deliberate differences from DreamerV3 (danijar/dreamerv3):
-- Action masking. The actor's categorical is masked (masked actions get probability exactly 0,
-  the 1% unimix spreads over allowed actions only). Acting uses the real mask from the
-  observation. In imagination the first state of each rollout is a real posterior state and
-  uses its real mask; later states use a mask head (Bernoulli per action, trained on real masks
-  with the reconstruction scale) thresholded at `mask_threshold`, plus the most likely action
-  so that one is always allowed. Sampling and the REINFORCE log-probabilities use the same
-  masked distribution, so the gradient is that of the policy actually rolled out.
-- Action features (an observation field of kind "action_features", (A, F): for Tetris the
-  afterstate features of every placement). The actor's logits add a per-action scorer on each
-  action's features and the latent (`codec.ActionScorer`); the RSSM's action input is the
-  one-hot action plus the chosen action's features; an `afeat` head predicts the features of
-  imagined states (real ones at the real start state, as with the mask). Without such a field
-  the agent is exactly as before.
-- Structured observations: an MLP encoder over one-hot/binary fields (optionally with an
-  unpooled 3x3 conv over the board planes) instead of the pooled CNN; per-cell Bernoulli and
-  categorical decoders instead of MSE.
-- Latent and imagined actions are sampled by inverting the CDF (one uniform per draw), the same
-  distribution as Gumbel-max, but far fewer random bits on CPU.
-- The `tiny` preset imagines from the last 4 steps of each sequence (`imag_last`, a reference
-  option) and uses fewer layers; all other presets imagine from every posterior state.
-- No replay context (latents written back to replay) and no online queue.
-- Options, off by default (measured on Tetris in docs/RESULTS.md):
-  `repval_full` trains the critic on the real lambda-returns of every replayed step (steps that
-  started no imagination bootstrap from the slow critic), not only those of imagination starts;
-  `all_actions` replaces the REINFORCE term at each real start state by the expected one-step
-  advantage over all allowed actions (one imagined step per action); `actent_anneal` decays
-  the entropy bonus geometrically to `actent_final`.
-- `qhead` (off by default here, on in the Tetris configs): a model-free Q head beside the
-  world model, Q(s, a) from the latent and each action's real features, trained on the real
-  lambda-returns of every replayed step (bootstrapped from max_a Q, Peng's Q(lambda)); and an
-  actor term on every replayed state, sum_a pi(a) sg(Q(s, a) - E_pi Q) / scale (the return
-  normaliser's scale), beside the imagination term. Imagined one-step values of single
-  placements were dominated by the sampled latent's noise; the real afterstate features rank
-  placements without it (docs/RESULTS.md, session 5).
+Differences from DreamerV3 (danijar/dreamerv3; the reasons are in docs/DESIGN.md):
+- The actor's categorical is masked by the action mask: the real one when acting and at the
+  real start state of each imagined rollout, a mask head's prediction later.
+- An "action_features" field (A, F) feeds a per-action scorer of the actor's logits and the
+  RSSM's action input; an `afeat` head predicts it in imagination.
+- Structured observations: an MLP encoder (optionally an unpooled 3x3 board conv) and per-cell
+  Bernoulli / categorical decoders.
+- Latents and imagined actions are sampled by inverting the CDF.
+- `tiny` imagines from the last 4 steps of each sequence only; no replay context.
+- `qhead`: a Q head on real replayed states and action features, with its own actor term
+  (`qhead.py`).
 """
 
 from __future__ import annotations
@@ -62,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dreamer_jax import codec, losses, model, outs, returns, rssm
+from dreamer_jax import codec, losses, model, outs, qhead, returns, rssm
 from dreamer_jax.configs import Config, validate
 from dreamer_jax.optim import make_optimizer
 
@@ -173,9 +149,8 @@ class Agent:
         k_wm, k_img = jax.random.split(key)
         wm_losses, metrics, world = losses.world_model_loss(self.nets, params, batch, k_wm, **kw)
         ac_losses, ac_metrics, retnorm, boot = losses.imagination_loss(
-            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img,
-            step=state.step, **kw,
-        )  # fmt: skip
+            self.nets, params, state.slow_critic, state.retnorm, world, batch, k_img, **kw
+        )
         rv_losses = losses.replay_value_loss(
             self.nets, params, state.slow_critic, world, batch, boot, config=c
         )
@@ -183,10 +158,11 @@ class Agent:
         terms = {**wm_losses, **ac_losses, **rv_losses}
         if c.qhead:
             ret_scale = returns.norm_scale(retnorm, limit=c.retnorm_limit)
-            eta = losses.entropy_scale(c, state.step)
-            q_terms, q_metrics = losses.q_losses(
-                self.nets, params, world, batch, ret_scale, eta, **kw
-            )
+            actor = functools.partial(model.actor_logits, self.nets, params)
+            q_terms, q_metrics = qhead.q_losses(
+                self.nets.qnet, params["qnet"], world.feat, actor, batch, ret_scale, config=c,
+                spec=self.obs_spec,
+            )  # fmt: skip
             terms.update(q_terms)
             metrics.update(q_metrics)
         means = {k: v.mean() for k, v in terms.items()}
@@ -212,13 +188,6 @@ class Agent:
         grad_fn = jax.grad(self._loss, has_aux=True)
         grads, (metrics, retnorm) = grad_fn(state.params, state, batch, key)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        if self.config.actor_lr_scale != 1.0:  # The actor's own learning rate.
-            scale = self.config.actor_lr_scale
-            updates = {
-                **updates,
-                **{k: jax.tree.map(lambda u: u * scale, updates[k])
-                   for k in ("actor", "scorer") if k in updates},
-            }  # fmt: skip
         params = optax.apply_updates(state.params, updates)
         rate = self.config.slow_rate
         slow = jax.tree.map(

@@ -55,23 +55,12 @@ class Config:
     imag_last: int = 0  # Imagine only from the last K states of each sequence (0 = all).
     horizon: int = 333  # Discount 1 - 1/horizon, folded into the continue target.
     lam: float = 0.95  # Lambda of the lambda-returns.
-    actent: float = 3e-4  # Entropy bonus (at the start, when annealed).
-    # Updates over which the entropy bonus decays geometrically from `actent` to
-    # `actent_final` (0 = constant `actent`).
-    actent_anneal: int = 0
-    actent_final: float = 3e-4  # Entropy bonus after `actent_anneal` updates.
-    # At the real start state of each rollout, replace the sampled action's REINFORCE term by
-    # the expected advantage over all allowed actions, sum_a pi(a) sg(Q(s, a) - V(s)) / scale,
-    # with Q(s, a) = r(s') + c(s') V(s') from one imagined step per action.
-    all_actions: bool = False
+    actent: float = 3e-4  # Entropy bonus.
     actor_outscale: float = 0.01  # Init scale of the actor output (near-uniform start).
-    # Train the critic on every replayed step's real lambda-return, not only the last
-    # `imag_last` (the earlier steps bootstrap from the slow critic); see replay_value_loss.
-    repval_full: bool = False
     # Action-features field only: a Q head, Q(s, a) from the latent and each action's features,
     # trained on every replayed step's real lambda-return (bootstrapped from max_a Q), and an
     # actor term over every replayed state, sum_a pi(a) sg(Q(s, a) - E_pi Q) / scale; see
-    # losses.q_losses. Ranks actions by real afterstates, not by imagined next states.
+    # dreamer_jax/qhead.py. Ranks actions by real afterstates, not by imagined next states.
     qhead: bool = False
     scale_qval: float = 1.0
     scale_qpolicy: float = 1.0
@@ -84,9 +73,6 @@ class Config:
     mask_threshold: float = 0.5  # Predicted-mask probability above which an action is allowed.
     # Optimizer.
     lr: float = 4e-5
-    # Actor learning rate relative to `lr` (DreamerV3's first version: actor 3e-5 vs world
-    # model 1e-4). Below 1 it slows the policy's early collapse while the model is still poor.
-    actor_lr_scale: float = 1.0
     agc: float = 0.3  # Adaptive gradient clipping ratio per tensor.
     eps: float = 1e-20  # RMS scaling epsilon.
     beta1: float = 0.9  # Momentum.
@@ -151,7 +137,7 @@ def validate(config: Config) -> Config:
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(field, "must be an integer >= 1")
-    for field in ("conv_depth", "conv_layers", "warmup", "imag_last", "actent_anneal"):
+    for field in ("conv_depth", "conv_layers", "warmup", "imag_last"):
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             fail(field, "must be an integer >= 0")
@@ -178,13 +164,8 @@ def validate(config: Config) -> Config:
     for field in (*nonneg, "free_nats", "actent", "slowreg", "agc", "eps", "retnorm_limit"):
         if getattr(config, field) < 0:
             fail(field, "must be >= 0")
-    if config.actent_anneal and not (config.actent > 0 and config.actent_final > 0):
-        fail("actent_final", "must be > 0 (and actent too) when actent_anneal > 0: the decay "
-                             "is geometric")  # fmt: skip
     if not config.lr > 0:
         fail("lr", "must be > 0")
-    if not config.actor_lr_scale > 0:
-        fail("actor_lr_scale", "must be > 0")
     if config.actor_outscale < 0:
         fail("actor_outscale", "must be >= 0")
     return config

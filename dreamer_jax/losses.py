@@ -1,4 +1,5 @@
-"""DreamerV3 losses over a replayed batch (B, T): world model, imagination, replay value.
+"""DreamerV3 losses over a replayed batch (B, T): world model, imagination, replay value
+(the Q head's are in `qhead.py`).
 
 Equations follow Hafner et al., "Mastering diverse control tasks through world models"
 (Nature 2025), and the reference code (danijar/dreamerv3, `agent.py`). Every loss is returned
@@ -121,46 +122,16 @@ def _bins(config: Config) -> jax.Array:
     return outs.twohot_bins(config.bins)
 
 
-def entropy_scale(config: Config, step: jax.Array) -> jax.Array:
-    """The entropy bonus after `step` updates: `actent`, decaying geometrically to
-    `actent_final` over `actent_anneal` updates when that is set."""
-    if not config.actent_anneal:
-        return jnp.asarray(config.actent, jnp.float32)
-    frac = jnp.clip(step.astype(jnp.float32) / config.actent_anneal, 0.0, 1.0)
-    return config.actent * (config.actent_final / config.actent) ** frac
-
-
-def all_action_values(
-    nets: Nets, wm: Any, critic: Any, start: Any, afeat: jax.Array | None, key: jax.Array,
-    num_actions: int, bins: jax.Array,
-) -> jax.Array:  # fmt: skip
-    """Q(s, a) = r(s') + c(s') V(s') for every action a of every state s (N, ...) -> (N, A),
-    with s' one imagined step after a (its features `afeat` (N, A, F) go with it)."""
-    N, A = start.deter.shape[0], num_actions
-    states = jax.tree.map(lambda x: jnp.repeat(x, A, 0), start)
-    onehot = jax.nn.one_hot(jnp.tile(jnp.arange(A), N), A, dtype=jnp.float32)
-    chosen = None if afeat is None else afeat.reshape((N * A, -1))
-    nxt, _ = nets.rssm.apply(
-        wm["rssm"], states, model.action_input(onehot, chosen), key, method=rssm.RSSM.img_step
-    )
-    feat = rssm.features(nxt)
-    rew = outs.twohot_mean(nets.rew.apply(wm["rew"], feat), bins)
-    con = jax.nn.sigmoid(nets.con.apply(wm["con"], feat)[..., 0])
-    value = outs.twohot_mean(nets.critic.apply(critic, feat), bins)
-    return sg(rew + con * value).reshape((N, A))
-
-
 def imagination_loss(
     nets: Nets, params: Any, slow_critic: Any, norm: returns.NormState, world: WorldOut,
     batch: Mapping[str, jax.Array], key: jax.Array, *, config: Config, spec: tuple,
-    num_actions: int, step: jax.Array | None = None,
+    num_actions: int,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array], returns.NormState, jax.Array]:  # fmt: skip
     """Actor and critic losses on `imag_length`-step rollouts from every posterior state.
 
     Imagined states are stop-gradient: no actor-critic gradient reaches the world model.
         R = lambda-returns of (predicted reward, predicted continue, critic value)
-        L_policy = -w sg((R - V) / max(1, P95 - P5)) ln pi(a) - w eta H[pi]
-                   (eta = `entropy_scale(config, step)`)
+        L_policy = -w sg((R - V) / max(1, P95 - P5)) ln pi(a) - w eta H[pi]   (eta = actent)
         L_value = w (twohot CE(v, sg R) + slowreg twohot CE(v, sg v_slow))
     with w = sg(cumprod of predicted continues). Rollouts start from the last K =
     `imag_starts` posterior states of each sequence (all of them by default), N = B K.
@@ -171,11 +142,6 @@ def imagination_loss(
     real mask; later states use the mask head's prediction thresholded at `mask_threshold`
     (an action is also allowed if it has the highest predicted probability, so at least one
     always is). Sampling and the actor's log-probabilities use the same masked distribution.
-
-    With `all_actions`, the policy term at the real start state (h = 0) is
-        -sum_a pi(a) sg((Q(s, a) - V(s)) / max(1, P95 - P5)) - eta H[pi]
-    over the allowed actions (`all_action_values`): no sampling noise where the actions'
-    consequences differ most, and the real action features are known.
     """
     c = config
     B, T = batch["is_first"].shape
@@ -220,7 +186,9 @@ def imagination_loss(
         afeat = extras[1]
         return model.action_input(onehot, None if afeat is None else model.chosen(afeat, action))
 
-    key, k_all = jax.random.split(key)
+    # Split although the second key is unused: a seed keeps giving the same rollouts
+    # (docs/DESIGN.md).
+    key = jax.random.split(key)[0]
     states, actions, (masks, afeats) = rssm.imagine(
         nets.rssm, wm["rssm"], start, policy_fn, num_actions, H, key, c.unroll, action_fn
     )
@@ -243,20 +211,9 @@ def imagination_loss(
     logp = outs.mix_logits(logits, c.unimix, masks)
     logpi = outs.cat_logp(logp, actions)
     ent = outs.cat_entropy(logp)
-    eta = entropy_scale(c, jnp.zeros((), jnp.int32) if step is None else step)
-    score = logpi * adv
-    extra = {}
-    if c.all_actions:
-        q = all_action_values(
-            nets, wm, sg(params["critic"]), start, real_afeat, k_all, num_actions, bins
-        )
-        allowed = masks[:, 0]
-        adv_all = jnp.where(allowed, (q - value[:, :1]) / scale, 0.0)
-        score = score.at[:, 0].set((jnp.exp(logp[:, 0]) * adv_all).sum(-1))
-        q_lo = jnp.where(allowed, q, jnp.inf).min(-1)
-        extra["imag/q_spread"] = ((jnp.where(allowed, q, -jnp.inf).max(-1) - q_lo) / scale).mean()
+    eta = jnp.asarray(c.actent, jnp.float32)
     losses = {
-        "policy": weight * -(score + eta * ent),
+        "policy": weight * -(logpi * adv + eta * ent),
         "value": weight * (
             outs.twohot_loss(value_logits[:, :-1], sg(ret), bins)
             + c.slowreg * outs.twohot_loss(value_logits[:, :-1], sg(slow[:, :-1]), bins)
@@ -276,23 +233,8 @@ def imagination_loss(
         "retnorm/lo": norm.lo,
         "retnorm/hi": norm.hi,
         "retnorm/scale": scale,
-        **extra,
     }
     return losses, metrics, norm, sg(ret[:, 0]).reshape((B, K))
-
-
-def replay_returns(
-    batch: Mapping[str, jax.Array], boot: jax.Array, config: Config, K: int
-) -> tuple[jax.Array, jax.Array]:  # fmt: skip
-    """Lambda-returns of the real rewards of the last K replayed steps, bootstrapped from
-    `boot` (B, K), discount 1 - 1/horizon, cut at terminals and episode ends.
-    Returns (R (B, K - 1), is_last of those K steps as float (B, K))."""
-    disc = 1.0 - 1.0 / config.horizon
-    cont = (1.0 - batch["is_terminal"][:, -K:].astype(jnp.float32)) * disc
-    last = batch["is_last"][:, -K:].astype(jnp.float32)
-    reward = batch["reward"][:, -K:].astype(jnp.float32)
-    lam_return = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))
-    return lam_return(reward, cont, boot, last, config.lam), last
 
 
 def replay_value_loss(
@@ -304,70 +246,18 @@ def replay_value_loss(
         R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - l) R^imag_{t+1} + l R_{t+1}],
         l = lam (1 - is_last_{t+1}); loss (1 - is_last_t)(twohot CE(v_t, sg R_t) + slowreg CE)
     Gradients flow into the world model through the features (DreamerV3's repval_grad).
-    Uses the last K steps, those that started imagination (`boot` is (B, K)). With
-    `repval_full` it uses the whole sequence, and the steps before the last K (which started
-    no imagination) bootstrap from the slow critic's value instead: up to T - 1 real rewards
-    then inform each return, which keeps the critic honest where imagination is not (e.g. a
-    world model that rarely imagines the game ending).
-    Returns {"repval": (B, K - 1)} ((B, T - 1) with `repval_full`).
+    Uses the last K steps, those that started imagination (`boot` is (B, K)).
+    Returns {"repval": (B, K - 1)}.
     """
     c = config
     bins = _bins(c)
-    K = batch["is_first"].shape[1] if c.repval_full else boot.shape[1]
+    K = boot.shape[1]
     feat = world.feat[:, -K:]
     slow = outs.twohot_mean(nets.critic.apply(slow_critic, sg(feat)), bins)
-    if K > boot.shape[1]:
-        boot = jnp.concatenate([sg(slow[:, : K - boot.shape[1]]), boot], 1)
-    ret, last = replay_returns(batch, boot, c, K)
+    ret, last = returns.replay_returns(batch, boot, c, K)
     logits = nets.critic.apply(params["critic"], feat)[:, :-1]
     weight = 1.0 - last[:, :-1]
     loss = outs.twohot_loss(logits, sg(ret), bins) + c.slowreg * outs.twohot_loss(
         logits, sg(slow[:, :-1]), bins
     )
     return {"repval": weight * loss}
-
-
-def q_losses(
-    nets: Nets, params: Any, world: WorldOut, batch: Mapping[str, jax.Array], scale: jax.Array,
-    eta: jax.Array, *, config: Config, spec: tuple, num_actions: int,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:  # fmt: skip
-    """The `qhead` losses on every replayed step (real states, real action features and mask).
-
-        R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - l) max_a sg Q(s_{t+1}, a) + l R_{t+1}]
-        L_qval = (1 - is_last_t) twohot CE(Q(s_t, a_t), sg R_t)
-        L_qpolicy = -(1 - is_last_t) [sum_a pi(a|s_t) sg(Q(s_t, a) - E_pi Q) / scale + eta H]
-    with l = lam (1 - is_last_{t+1}), the max over allowed actions, and `scale` the return
-    normaliser's. Q's gradient reaches the world model through the latent (like repval); the
-    actor term does not. Off-policy returns of a behaviour policy near pi (Peng's Q(lambda)).
-    Returns ({"qval": (B, T - 1), "qpolicy": (B, T)}, metrics).
-    """
-    c = config
-    bins = _bins(c)
-    afeat = batch[codec.action_features_field(dict(spec))].astype(jnp.float32)
-    mask_key = codec.mask_field(dict(spec))
-    allowed = (jnp.ones(afeat.shape[:-1], bool) if mask_key is None
-               else batch[mask_key].astype(bool))  # fmt: skip
-    logits = nets.qnet.apply(params["qnet"], world.feat, afeat)  # (B, T, A, bins)
-    q = sg(outs.twohot_mean(logits, bins))  # (B, T, A)
-    best = jnp.where(allowed, q, -jnp.inf).max(-1)
-    boot = jnp.where(allowed.any(-1), best, 0.0)
-    ret, last = replay_returns(batch, boot, c, batch["is_first"].shape[1])
-    taken = jnp.take_along_axis(logits, batch["action"][..., None, None], -2)[..., 0, :]
-    qval = (1.0 - last[:, :-1]) * outs.twohot_loss(taken[:, :-1], sg(ret), bins)
-
-    act_logits = model.actor_logits(nets, params, sg(world.feat), afeat)
-    logp = outs.mix_logits(act_logits, c.unimix, allowed)
-    pi = jnp.exp(logp)
-    base = (sg(pi) * jnp.where(allowed, q, 0.0)).sum(-1, keepdims=True)
-    adv = jnp.where(allowed, (q - base) / scale, 0.0)
-    ent = outs.cat_entropy(logp)
-    qpolicy = -(1.0 - last) * ((pi * adv).sum(-1) + eta * ent)
-    greedy_q = jnp.argmax(jnp.where(allowed, q, -jnp.inf), -1)
-    metrics = {
-        "q/value": jnp.where(allowed, q, 0.0).sum(-1).mean() / allowed.sum(-1).mean(),
-        "q/taken": jnp.take_along_axis(q, batch["action"][..., None], -1).mean(),
-        "q/spread": ((best - jnp.where(allowed, q, jnp.inf).min(-1)) / scale).mean(),
-        "q/actor_agrees": (jnp.argmax(logp, -1) == greedy_q).astype(jnp.float32).mean(),
-        "q/replay_entropy": ent.mean(),
-    }
-    return {"qval": qval, "qpolicy": qpolicy}, metrics

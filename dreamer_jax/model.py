@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dreamer_jax import codec, outs, rssm
+from dreamer_jax import codec, outs, qhead, rssm
 from dreamer_jax.configs import Config
 
 
@@ -32,7 +32,7 @@ class Nets(NamedTuple):
     # With an action-features field (A, F) only, else None:
     afeat: codec.Head | None = None  # symlog of the action features, (A * F), for imagination.
     scorer: codec.ActionScorer | None = None  # Per-action logits added to the actor's.
-    # With `qhead` only: twohot logits of Q(s, a) for every action from its features, (A, bins).
+    # With `qhead` only: the Q head (`qhead.network`), twohot Q(s, a) logits, (A, bins).
     qnet: codec.ActionScorer | None = None
 
 
@@ -56,9 +56,6 @@ def build_nets(config: Config, obs_spec: Mapping[str, Any], num_actions: int) ->
     has_mask = codec.mask_field(obs_spec) is not None
     afeat_key = codec.action_features_field(obs_spec)
     afeat_size = 0 if afeat_key is None else math.prod(obs_spec[afeat_key].shape)
-    if c.qhead and afeat_key is None:
-        raise ValueError("qhead: got True; the Q head scores actions by their features and needs "
-                         "an observation field of kind 'action_features'")  # fmt: skip
     if afeat_key is not None and obs_spec[afeat_key].shape[0] != num_actions:
         raise ValueError(f"obs_spec[{afeat_key!r}].shape: got {obs_spec[afeat_key].shape}; the "
                          f"first axis must be num_actions={num_actions}")  # fmt: skip
@@ -85,9 +82,7 @@ def build_nets(config: Config, obs_spec: Mapping[str, Any], num_actions: int) ->
         scorer=codec.ActionScorer(c.actor_layers, c.units, c.actor_outscale, dtype=dt)
         if afeat_key
         else None,
-        qnet=codec.ActionScorer(c.critic_layers, c.units, 0.0, dtype=dt, size=c.bins)
-        if afeat_key and c.qhead
-        else None,
+        qnet=qhead.network(c, obs_spec, dt),
     )
 
 
@@ -124,7 +119,8 @@ def init_params(
     key: jax.Array, nets: Nets, config: Config, obs_spec: Mapping[str, Any], num_actions: int
 ) -> dict[str, Any]:
     """Fresh float32 parameters of every network."""
-    # The first eight networks draw their keys as before the optional ones existed (same init).
+    # The eight core networks take keys from one split, the optional ones by fold_in: adding an
+    # optional network leaves the others' initialisation unchanged.
     names = Nets._fields[:8]
     keys = dict(zip(names, jax.random.split(key, len(names)), strict=True))
     keys.update({n: jax.random.fold_in(key, i) for i, n in enumerate(Nets._fields[8:])})

@@ -1,12 +1,16 @@
-"""Lambda-returns and percentile return normalisation (DreamerV3, Hafner et al. 2023/2025)."""
+"""Lambda-returns (imagined and replayed) and percentile return normalisation (DreamerV3,
+Hafner et al. 2023/2025)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
+
+from dreamer_jax.configs import Config
 
 
 def lambda_return(
@@ -40,6 +44,20 @@ def lambda_return(
     xs = (reward[1:], cont[1:].astype(jnp.float32), boot[1:], mix[1:])
     _, rets = jax.lax.scan(step, boot[-1], xs, reverse=True)
     return rets
+
+
+def replay_returns(
+    batch: Mapping[str, jax.Array], boot: jax.Array, config: Config, K: int
+) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+    """Lambda-returns of the real rewards of the last K replayed steps, bootstrapped from
+    `boot` (B, K), discount 1 - 1/horizon, cut at terminals and episode ends.
+    Returns (R (B, K - 1), is_last of those K steps as float (B, K))."""
+    disc = 1.0 - 1.0 / config.horizon
+    cont = (1.0 - batch["is_terminal"][:, -K:].astype(jnp.float32)) * disc
+    last = batch["is_last"][:, -K:].astype(jnp.float32)
+    reward = batch["reward"][:, -K:].astype(jnp.float32)
+    lam_return = jax.vmap(lambda_return, (0, 0, 0, 0, None))
+    return lam_return(reward, cont, boot, last, config.lam), last
 
 
 class NormState(NamedTuple):

@@ -38,13 +38,15 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Lines 'field: saved -> current' for every field that differs."""
+    """Lines 'field: saved -> current' for every field that differs. A null agent field that
+    `current` lacks (an unset override of an option since retired: off) is no difference."""
     a, b = flat(saved), flat(current)
     missing = object()
     return [
         f"{k}: {a.get(k, missing) if k in a else '<absent>'} -> {b[k] if k in b else '<absent>'}"
         for k in sorted(set(a) | set(b))
         if a.get(k, missing) != b.get(k, missing)
+        and not (k.startswith("agent.") and k not in b and a[k] is None)
     ]
 
 
@@ -57,17 +59,31 @@ def load_config_json(workdir: str) -> dict[str, Any] | None:
 
 
 def config_from_json(d: dict[str, Any]) -> ml_collections.ConfigDict:
-    """A saved config over the schema: a field it lacks (added to the schema since it was saved)
-    takes its schema default, which is chosen to be the behaviour from before the field."""
+    """A saved config over the schema. A field it lacks (added to the schema since it was
+    saved) takes its schema default, which by the schema's rule is the behaviour from before
+    the field. Fields the schema lacks are kept as saved (a config file may add its own),
+    except agent fields, which go to dreamer_jax: a null one (an unset override, e.g. a retired
+    option left off) is dropped, a set one refused."""
+    base = schema.defaults().to_dict()
+    want, got = flat(base), flat(d)
+    unknown = sorted(k for k in set(got) - set(want) if k.startswith("agent."))
+    retired = [f"{k}={got[k]!r}" for k in unknown if got[k] is not None]
+    if retired:
+        raise UserError(
+            f"{CONFIG_JSON} sets {', '.join(retired)}, which dreamer_jax no longer has (a "
+            "retired option?); if it only shaped training, delete it there to evaluate the params"
+        )
 
-    def merge(base: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    def merge(base: dict[str, Any], saved: dict[str, Any], path: str) -> dict[str, Any]:
         out = dict(base)
         for k, v in saved.items():
-            nested = isinstance(v, dict) and isinstance(base.get(k), dict)
-            out[k] = merge(base[k], v) if nested else v
+            if isinstance(v, dict) and isinstance(base.get(k), dict):
+                out[k] = merge(base[k], v, f"{path}{k}.")
+            elif f"{path}{k}" not in unknown:
+                out[k] = v
         return out
 
-    return ml_collections.ConfigDict(merge(schema.defaults().to_dict(), d))
+    return ml_collections.ConfigDict(merge(base, d, ""))
 
 
 def is_main_process() -> bool:

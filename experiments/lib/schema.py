@@ -3,6 +3,9 @@
 The config files (`experiments/lines_only.py` and its variants) start from `defaults()` and set
 what their experiment chooses; a saved `config.json` is read back against the same fields
 (`runs.config_from_json`), so the schema lives here and not in a config file.
+
+The rule for a new field: its default here is the behaviour from before it existed, so that
+runs saved without it load and resume as they ran.
 """
 
 from __future__ import annotations

@@ -79,14 +79,13 @@ def test_rssm_action_input_carries_the_chosen_features(agent):
     np.testing.assert_array_equal(carry.prev_features, want)
 
 
-@pytest.mark.parametrize("option", ["", "all_actions", "qhead"])
+@pytest.mark.parametrize("option", ["", "qhead"])
 def test_actor_learns_to_rank_actions_by_their_features(agent, option):
     """The contextual bandit of `bandit_batch`: the best index is random at every step, so a
     latent-only actor stays at chance (~1/3 of choices best, ties included); ranking by
     features wins. The reward model needs ~500 updates to read the chosen action's features
-    (before, the best share stays at chance); the actor follows within ~200. With
-    `all_actions` the actor learns from every action's one-step value instead of the
-    sampled one's return; with `qhead` also from the Q head's values on every replayed state."""
+    (before, the best share stays at chance); the actor follows within ~200. With `qhead`
+    it also learns from the Q head's values on every replayed state."""
     agent = Agent(agent.config.replace(**({option: True} if option else {})), SPEC, A)
     rng = np.random.default_rng(1)
     state = agent.init(jax.random.key(0))

@@ -141,39 +141,3 @@ def test_bf16_compute_and_conv_encoder_variant():
     state, metrics = agent.train_step(state, batch, jax.random.key(1))
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
-
-
-def test_actor_lr_scale_scales_only_the_actor_update(agent):
-    """actor_lr_scale multiplies the actor's parameter update and leaves every other one."""
-    slow = Agent(agent.config.replace(actor_lr_scale=0.25), SPEC, A)
-    batch = fakes.structured_batch(SPEC, A, B, T)
-    start = agent.init(jax.random.key(3))
-    moved = {}
-    for name, a in (("full", agent), ("scaled", slow)):
-        state = jax.tree.map(jnp.copy, start)  # train_step donates its input.
-        new, _ = a.train_step(state, batch, jax.random.key(4))
-        moved[name] = jax.tree.map(lambda p, q: np.asarray(q - p), start.params, new.params)
-    for net in moved["full"]:
-        for u, v in zip(jax.tree.leaves(moved["full"][net]), jax.tree.leaves(moved["scaled"][net]),
-                        strict=True):  # fmt: skip
-            expected = 0.25 * u if net == "actor" else u
-            np.testing.assert_allclose(v, expected, rtol=1e-3, atol=2e-7, err_msg=net)
-
-
-@pytest.mark.parametrize("full", [False, True])
-def test_repval_full_trains_the_critic_on_early_real_rewards(agent, trained, full):
-    """The replay-value loss reads the real rewards of the last `imag_last` steps only, or
-    with `repval_full` those of the whole sequence. (A trained critic: at init its output is
-    uniform and the loss the same for every target.)"""
-    assert agent.config.imag_last == 4 < T
-    a = Agent(agent.config.replace(repval_full=full), SPEC, A)
-    state = trained[0]
-    batch = fakes.structured_batch(SPEC, A, B, T)
-
-    def repval(b):
-        _, (metrics, _) = a._loss(state.params, state, b, jax.random.key(1))
-        return float(metrics["loss/repval"])
-
-    base = repval(batch)
-    assert repval(dict(batch, reward=batch["reward"].at[:, T - 2].add(5.0))) != base
-    assert (repval(dict(batch, reward=batch["reward"].at[:, 3].add(5.0))) != base) == full

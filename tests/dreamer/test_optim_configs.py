@@ -107,9 +107,6 @@ def test_reference_sizes():
         (dict(imag_last=1), "imag_last"),
         (dict(retnorm_lo=99.0), "retnorm_lo"),
         (dict(lr=0.0), "lr"),
-        (dict(actor_lr_scale=0.0), "actor_lr_scale"),
-        (dict(actent_anneal=-1), "actent_anneal"),
-        (dict(actent_anneal=100, actent_final=0.0), "actent_final"),
         (dict(deterr=12), "deterr"),
     ],
 )
@@ -126,13 +123,3 @@ def test_replace_and_direct_construction_validate():
         c.replace(batch_length=1)
     with pytest.raises(configs.ConfigError, match="^compute_dtype"):
         configs.validate(dataclasses.replace(c, compute_dtype="int8"))
-
-
-def test_entropy_bonus_schedule():
-    c = configs.get_config("tiny", actent=3e-3)
-    for step in (0, 10**6):
-        assert float(losses.entropy_scale(c, jnp.asarray(step))) == pytest.approx(3e-3)
-    c = c.replace(actent_anneal=1000, actent_final=3e-4)
-    got = [float(losses.entropy_scale(c, jnp.asarray(s))) for s in (0, 500, 1000, 5000)]
-    # Geometric: the midpoint is the geometric mean, and it stays at the final value after.
-    np.testing.assert_allclose(got, [3e-3, (3e-3 * 3e-4) ** 0.5, 3e-4, 3e-4], rtol=1e-5)

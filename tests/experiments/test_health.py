@@ -28,6 +28,13 @@ def test_config_diff_lists_fields(debug_config):
     debug_config.env.width = 7
     diff = runs.config_diff(a, runs.to_plain(debug_config))
     assert diff == ["env.width: 6 -> 7", "seed: 0 -> 3"]
+    # A run saved before an agent option was retired resumes without a change when it was off.
+    a["agent"]["repval_full"] = None
+    assert runs.config_diff(a, runs.to_plain(debug_config)) == diff
+    a["agent"]["repval_full"] = True
+    assert "agent.repval_full: True -> <absent>" in runs.config_diff(
+        a, runs.to_plain(debug_config)
+    )
 
 
 def test_train_ratio_plan(debug_config):
@@ -104,6 +111,16 @@ def test_random_baseline_in_direct_mode():
     )
 
 
+def test_saved_config_loads_with_its_values(debug_config):
+    saved = runs.to_plain(debug_config)
+    saved["env"]["width"] = 7
+    config = runs.config_from_json(saved)
+    assert runs.to_plain(config) == saved
+    saved["extra"] = {"n": 2}  # A config file may add fields of its own: kept.
+    assert runs.config_from_json(saved).extra.n == 2
+    assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
+
+
 def test_saved_config_from_before_new_fields_loads(debug_config):
     """A config.json saved before a field existed (e.g. exported params) loads with that
     field's default, which keeps the old behaviour; saved values win everywhere else."""
@@ -115,6 +132,17 @@ def test_saved_config_from_before_new_fields_loads(debug_config):
     assert config.agent.qhead is None  # The preset's value: off, as before the Q head.
     assert config.env.width == 7 and config.agent_preset == debug_config.agent_preset
     assert "placements" not in build.make_env(config).observation_spec()
+
+
+def test_saved_config_with_a_retired_field(debug_config):
+    """A field the code no longer has loads when null (an unset override, the option off) and
+    is refused, naming it, when set."""
+    saved = runs.to_plain(debug_config)
+    saved["agent"]["repval_full"] = None
+    assert "repval_full" not in runs.config_from_json(saved).agent
+    saved["agent"]["repval_full"] = True
+    with pytest.raises(UserError, match=r"sets agent.repval_full=True, which dreamer"):
+        runs.config_from_json(saved)
 
 
 @pytest.mark.parametrize("export", ["standard_cpu60f_best", "standard_q60"])

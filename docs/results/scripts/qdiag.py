@@ -1,6 +1,7 @@
 """Session-5 diagnostic: the one-imagined-step Q(s, a) = r(s') + c(s') V(s') of every placement
-on a checkpoint (`dreamer_jax.losses.all_action_values`), its noise over sampled latents of the
-imagined next state, and its agreement with the best one-step reward (docs/RESULTS.md).
+on a checkpoint (`one_step_values`, which dreamer_jax's retired `all_actions` option used), its
+noise over sampled latents of the imagined next state, and its agreement with the best one-step
+reward (docs/RESULTS.md).
 
     PYTHONPATH=. python docs/results/scripts/qdiag.py runs/standard_cpu60aa 110848
 """
@@ -11,11 +12,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dreamer_jax import codec, losses, outs
+from dreamer_jax import codec, model, outs, rssm
 from experiments.lib import runs
 from experiments.lib.policies import policy_obs
 
 GAMES, STEPS, SAMPLES = 16, 30, 8
+
+
+def one_step_values(nets, wm, critic, start, afeat, key, num_actions, bins):
+    """Q(s, a) = r(s') + c(s') V(s') for every action a of every state s (N, ...) -> (N, A),
+    with s' one imagined step after a (its features `afeat` (N, A, F) go with it)."""
+    N, A = start.deter.shape[0], num_actions
+    states = jax.tree.map(lambda x: jnp.repeat(x, A, 0), start)
+    onehot = jax.nn.one_hot(jnp.tile(jnp.arange(A), N), A, dtype=jnp.float32)
+    chosen = None if afeat is None else afeat.reshape((N * A, -1))
+    nxt, _ = nets.rssm.apply(
+        wm["rssm"], states, model.action_input(onehot, chosen), key, method=rssm.RSSM.img_step
+    )
+    feat = rssm.features(nxt)
+    rew = outs.twohot_mean(nets.rew.apply(wm["rew"], feat), bins)
+    con = jax.nn.sigmoid(nets.con.apply(wm["con"], feat)[..., 0])
+    value = outs.twohot_mean(nets.critic.apply(critic, feat), bins)
+    return jax.lax.stop_gradient(rew + con * value).reshape((N, A))
 
 
 def main(workdir: str, step: int) -> None:
@@ -27,8 +45,8 @@ def main(workdir: str, step: int) -> None:
 
     def q_samples(state, afeat, key):  # (SAMPLES, GAMES, A)
         keys = jax.random.split(key, SAMPLES)
-        return jnp.stack([losses.all_action_values(nets, params, params["critic"], state, afeat,
-                                                   k, A, bins) for k in keys])  # fmt: skip
+        return jnp.stack([one_step_values(nets, params, params["critic"], state, afeat, k, A,
+                                          bins) for k in keys])  # fmt: skip
 
     def rewards(s):  # True one-step reward of every placement.
         return jax.vmap(lambda a: env.step(s, a)[1].reward)(jnp.arange(A))

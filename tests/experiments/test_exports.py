@@ -1,0 +1,34 @@
+"""Every committed export (docs/results/params/*) loads and plays exactly the greedy games
+recorded in exports_expected.json (per-game lines, pieces and score; same seed, same games).
+
+Compiling the play loop costs ~7-45 s per distinct (env, agent) on a CPU, far more than the
+games: by default only the headline pair (`lines_only_q60` and its best checkpoint share one
+compile) and the cheap direct-mode export run; `-m slow` runs all of them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.experiments import exports_reference as ref
+
+with open(ref.EXPECTED) as f:
+    EXPECTED = json.load(f)
+DEFAULT = ("direct_cpu20", "lines_only_q60", "lines_only_q60_best")
+
+
+def test_the_fixture_covers_every_committed_export():
+    assert sorted(EXPECTED["exports"]) == ref.export_names()
+    assert (EXPECTED["seed"], EXPECTED["games"], EXPECTED["max_pieces"]) == (
+        ref.SEED, ref.GAMES, ref.MAX_PIECES,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n if n in DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in ref.export_names()],
+)
+def test_export_plays_the_recorded_games(name):
+    assert ref.play(name) == EXPECTED["exports"][name]
