@@ -32,3 +32,15 @@ def test_the_fixture_covers_every_committed_export():
 )
 def test_export_plays_the_recorded_games(name):
     assert ref.play(name) == EXPECTED["exports"][name]
+
+
+def test_committed_configs_are_on_todays_schema():
+    """Each export's config.json has exactly today's fields, so none loads by default values."""
+    import os
+
+    from experiments.lib import runs, schema
+
+    want = set(runs.flat(schema.defaults().to_dict()))
+    for name in ref.export_names():
+        with open(os.path.join(ref.EXPORTS, name, "config.json")) as f:
+            assert set(runs.flat(json.load(f))) == want, name
