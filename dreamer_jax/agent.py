@@ -160,17 +160,29 @@ class Agent:
             ret_scale = returns.norm_scale(retnorm, limit=c.retnorm_limit)
             actor = functools.partial(model.actor_logits, self.nets, params)
             q_terms, q_metrics = qhead.q_losses(
-                self.nets.qnet, params["qnet"], world.feat, actor, batch, ret_scale, config=c,
+                self.nets.qnet,
+                params["qnet"],
+                world.feat,
+                actor,
+                batch,
+                ret_scale,
+                config=c,
                 spec=self.obs_spec,
-            )  # fmt: skip
+            )
             terms.update(q_terms)
             metrics.update(q_metrics)
         means = {k: v.mean() for k, v in terms.items()}
         scales = {
-            "dyn": c.scale_dyn, "rep": c.scale_rep, "rew": c.scale_rew, "con": c.scale_con,
-            "policy": c.scale_policy, "value": c.scale_value, "repval": c.scale_repval,
-            "qval": c.scale_qval, "qpolicy": c.scale_qpolicy,
-        }  # fmt: skip
+            "dyn": c.scale_dyn,
+            "rep": c.scale_rep,
+            "rew": c.scale_rew,
+            "con": c.scale_con,
+            "policy": c.scale_policy,
+            "value": c.scale_value,
+            "repval": c.scale_repval,
+            "qval": c.scale_qval,
+            "qpolicy": c.scale_qpolicy,
+        }
         scale = lambda k: c.scale_rec if k.startswith("rec/") else scales[k]  # noqa: E731
         world_loss = sum(scale(k) * means[k] for k in wm_losses)
         others = [k for k in terms if k not in wm_losses]

@@ -52,8 +52,10 @@ def check_spec(obs_spec: Mapping[str, Any]) -> None:
             raise ValueError(f"obs_spec: at most one field of kind {kind!r}, got {names}")
     for name, spec in obs_spec.items():
         if spec.kind == "action_features" and len(spec.shape) != 2:
-            raise ValueError(f"obs_spec[{name!r}].shape: got {spec.shape}; an action_features "
-                             "field is (num_actions, features)")  # fmt: skip
+            raise ValueError(
+                f"obs_spec[{name!r}].shape: got {spec.shape}; an action_features "
+                "field is (num_actions, features)"
+            )
 
 
 def mask_field(obs_spec: Mapping[str, Any]) -> str | None:

@@ -94,14 +94,24 @@ _SIZES = {
     # Test/CPU size. Imagines from the last 4 steps of each sequence only, and recomputes
     # observe steps in the backward pass: on CPU, per-op overhead, not FLOPs, sets the speed.
     "tiny": dict(
-        deter=64, hidden=32, classes=4, stoch=32, blocks=4, units=32,
-        enc_layers=1, dec_layers=1, prior_layers=1, actor_layers=1, critic_layers=1,
-        imag_last=4, remat=True,
+        deter=64,
+        hidden=32,
+        classes=4,
+        stoch=32,
+        blocks=4,
+        units=32,
+        enc_layers=1,
+        dec_layers=1,
+        prior_layers=1,
+        actor_layers=1,
+        critic_layers=1,
+        imag_last=4,
+        remat=True,
     ),
     "1m": dict(deter=512, hidden=64, classes=4, units=64),
     "12m": dict(deter=2048, hidden=256, classes=16, units=256, conv_depth=16),
     "50m": dict(deter=4096, hidden=512, classes=32, units=512, conv_depth=32),
-}  # fmt: skip
+}
 PRESETS = tuple(_SIZES)
 DTYPES = ("float32", "bfloat16")
 
@@ -129,10 +139,25 @@ def validate(config: Config) -> Config:
     if config.compute_dtype not in DTYPES:
         fail("compute_dtype", f"allowed: {', '.join(DTYPES)}")
     positive_ints = (
-        "deter", "hidden", "stoch", "classes", "blocks", "units", "enc_layers", "dec_layers",
-        "prior_layers", "post_layers", "rew_layers", "con_layers", "actor_layers",
-        "critic_layers", "imag_length", "horizon", "batch_size", "unroll",
-    )  # fmt: skip
+        "deter",
+        "hidden",
+        "stoch",
+        "classes",
+        "blocks",
+        "units",
+        "enc_layers",
+        "dec_layers",
+        "prior_layers",
+        "post_layers",
+        "rew_layers",
+        "con_layers",
+        "actor_layers",
+        "critic_layers",
+        "imag_length",
+        "horizon",
+        "batch_size",
+        "unroll",
+    )
     for field in positive_ints:
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -57,9 +57,15 @@ def kl_losses(
 
 
 def world_model_loss(
-    nets: Nets, params: Any, batch: Mapping[str, jax.Array], key: jax.Array, *, config: Config,
-    spec: tuple, num_actions: int,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array], WorldOut]:  # fmt: skip
+    nets: Nets,
+    params: Any,
+    batch: Mapping[str, jax.Array],
+    key: jax.Array,
+    *,
+    config: Config,
+    spec: tuple,
+    num_actions: int,
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array], WorldOut]:
     """Reconstruction, reward, continue and KL losses, each (B, T).
 
     L_dyn = max(free, KL[sg(q(z|h,x)) || p(z|h)]),  L_rep = max(free, KL[q || sg(p)])
@@ -123,10 +129,18 @@ def _bins(config: Config) -> jax.Array:
 
 
 def imagination_loss(
-    nets: Nets, params: Any, slow_critic: Any, norm: returns.NormState, world: WorldOut,
-    batch: Mapping[str, jax.Array], key: jax.Array, *, config: Config, spec: tuple,
+    nets: Nets,
+    params: Any,
+    slow_critic: Any,
+    norm: returns.NormState,
+    world: WorldOut,
+    batch: Mapping[str, jax.Array],
+    key: jax.Array,
+    *,
+    config: Config,
+    spec: tuple,
     num_actions: int,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array], returns.NormState, jax.Array]:  # fmt: skip
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array], returns.NormState, jax.Array]:
     """Actor and critic losses on `imag_length`-step rollouts from every posterior state.
 
     Imagined states are stop-gradient: no actor-critic gradient reaches the world model.
@@ -202,8 +216,9 @@ def imagination_loss(
         rew, con, value, jnp.zeros_like(con), c.lam
     )  # (N, H)
     weight = sg(jnp.cumprod(con, 1))[:, :-1]
-    norm = returns.norm_update(norm, ret, rate=c.retnorm_rate, lo_pct=c.retnorm_lo,
-                               hi_pct=c.retnorm_hi)  # fmt: skip
+    norm = returns.norm_update(
+        norm, ret, rate=c.retnorm_rate, lo_pct=c.retnorm_lo, hi_pct=c.retnorm_hi
+    )
     scale = returns.norm_scale(norm, limit=c.retnorm_limit)
     adv = sg((ret - value[:, :-1]) / scale)
 
@@ -214,11 +229,12 @@ def imagination_loss(
     eta = jnp.asarray(c.actent, jnp.float32)
     losses = {
         "policy": weight * -(logpi * adv + eta * ent),
-        "value": weight * (
+        "value": weight
+        * (
             outs.twohot_loss(value_logits[:, :-1], sg(ret), bins)
             + c.slowreg * outs.twohot_loss(value_logits[:, :-1], sg(slow[:, :-1]), bins)
         ),
-    }  # fmt: skip
+    }
     metrics = {
         "actor/entropy": ent.mean(),
         "actor/entropy_bonus": eta,
@@ -238,9 +254,15 @@ def imagination_loss(
 
 
 def replay_value_loss(
-    nets: Nets, params: Any, slow_critic: Any, world: WorldOut, batch: Mapping[str, jax.Array],
-    boot: jax.Array, *, config: Config,
-) -> dict[str, jax.Array]:  # fmt: skip
+    nets: Nets,
+    params: Any,
+    slow_critic: Any,
+    world: WorldOut,
+    batch: Mapping[str, jax.Array],
+    boot: jax.Array,
+    *,
+    config: Config,
+) -> dict[str, jax.Array]:
     """Critic trained on replayed real rewards, bootstrapped from imagination returns.
 
         R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - l) R^imag_{t+1} + l R_{t+1}],

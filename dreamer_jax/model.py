@@ -57,8 +57,10 @@ def build_nets(config: Config, obs_spec: Mapping[str, Any], num_actions: int) ->
     afeat_key = codec.action_features_field(obs_spec)
     afeat_size = 0 if afeat_key is None else math.prod(obs_spec[afeat_key].shape)
     if afeat_key is not None and obs_spec[afeat_key].shape[0] != num_actions:
-        raise ValueError(f"obs_spec[{afeat_key!r}].shape: got {obs_spec[afeat_key].shape}; the "
-                         f"first axis must be num_actions={num_actions}")  # fmt: skip
+        raise ValueError(
+            f"obs_spec[{afeat_key!r}].shape: got {obs_spec[afeat_key].shape}; the "
+            f"first axis must be num_actions={num_actions}"
+        )
     return Nets(
         enc=codec.Encoder(spec, c.units, c.enc_layers, c.conv_depth, c.conv_layers, dtype=dt),
         dec=codec.Decoder(spec, c.units, c.dec_layers, dtype=dt),
@@ -72,7 +74,7 @@ def build_nets(config: Config, obs_spec: Mapping[str, Any], num_actions: int) ->
             c.post_layers,
             c.unimix,
             dtype=dt,
-        ),  # fmt: skip
+        ),
         rew=head(c.rew_layers, c.bins, 0.0),
         con=head(c.con_layers, 1),
         mask=head(1, num_actions) if has_mask else None,

@@ -32,17 +32,26 @@ def network(config: Config, obs_spec: Mapping[str, Any], dtype: Any) -> codec.Ac
     if not config.qhead:
         return None
     if codec.action_features_field(obs_spec) is None:
-        raise ValueError("qhead: got True; the Q head scores actions by their features and needs "
-                         "an observation field of kind 'action_features'")  # fmt: skip
+        raise ValueError(
+            "qhead: got True; the Q head scores actions by their features and needs "
+            "an observation field of kind 'action_features'"
+        )
     return codec.ActionScorer(
         config.critic_layers, config.units, 0.0, dtype=dtype, size=config.bins
     )
 
 
 def q_losses(
-    qnet: codec.ActionScorer, qparams: Any, feat: jax.Array, actor_logits: Callable,
-    batch: Mapping[str, jax.Array], scale: jax.Array, *, config: Config, spec: tuple,
-) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:  # fmt: skip
+    qnet: codec.ActionScorer,
+    qparams: Any,
+    feat: jax.Array,
+    actor_logits: Callable,
+    batch: Mapping[str, jax.Array],
+    scale: jax.Array,
+    *,
+    config: Config,
+    spec: tuple,
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
     """The Q head's losses on every replayed step (real states, real action features and mask).
 
         R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - l) max_a sg Q(s_{t+1}, a) + l R_{t+1}]
@@ -59,8 +68,7 @@ def q_losses(
     bins = outs.twohot_bins(c.bins)
     afeat = batch[codec.action_features_field(dict(spec))].astype(jnp.float32)
     mask_key = codec.mask_field(dict(spec))
-    allowed = (jnp.ones(afeat.shape[:-1], bool) if mask_key is None
-               else batch[mask_key].astype(bool))  # fmt: skip
+    allowed = jnp.ones(afeat.shape[:-1], bool) if mask_key is None else batch[mask_key].astype(bool)
     logits = qnet.apply(qparams, feat, afeat)  # (B, T, A, bins)
     q = sg(outs.twohot_mean(logits, bins))  # (B, T, A)
     best = jnp.where(allowed, q, -jnp.inf).max(-1)

@@ -48,7 +48,7 @@ def lambda_return(
 
 def replay_returns(
     batch: Mapping[str, jax.Array], boot: jax.Array, config: Config, K: int
-) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+) -> tuple[jax.Array, jax.Array]:
     """Lambda-returns of the real rewards of the last K replayed steps, bootstrapped from
     `boot` (B, K), discount 1 - 1/horizon, cut at terminals and episode ends.
     Returns (R (B, K - 1), is_last of those K steps as float (B, K))."""

@@ -31,11 +31,16 @@ def define_flags() -> None:
     flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
-    flags.DEFINE_bool("gif", True, "Write a GIF of one greedy game (lines and pieces on every "
-                      "frame; the last says whether the game ended or was cut).")  # fmt: skip
+    flags.DEFINE_bool(
+        "gif",
+        True,
+        "Write a GIF of one greedy game (lines and pieces on every "
+        "frame; the last says whether the game ended or was cut).",
+    )
     flags.DEFINE_integer("gif_frames", 300, "Most frames in the GIF (one per step).")
-    flags.DEFINE_string("out", None, "Output folder (default: the workdir, or runs/eval/<name> "
-                        "for an export).")  # fmt: skip
+    flags.DEFINE_string(
+        "out", None, "Output folder (default: the workdir, or runs/eval/<name> for an export)."
+    )
     flags.DEFINE_string("export", None, "Also write a params-only export of the checkpoint here.")
 
 
@@ -49,11 +54,12 @@ def default_out(workdir: str | None, checkpoint: str | None) -> str:
 
 def markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
     lines = [
-        f"Evaluation at env step {step:,}: {rules}", "",
+        f"Evaluation at env step {step:,}: {rules}",
+        "",
         "| policy | games | lines/game mean | median | std | 95% CI of mean | pieces | score "
         "| lines/piece | capped |",
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
-    ]  # fmt: skip
+    ]
     for r in rows:
         s = r["stats"]
         lines.append(
@@ -65,9 +71,22 @@ def markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pieces=10000,
-             modes=("greedy",), baselines=(), seed=12345, gif=True, gif_frames=300, out=None,
-             export=None, log=print) -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    workdir=None,
+    checkpoint=None,
+    step=None,
+    *,
+    episodes=1000,
+    max_pieces=10000,
+    modes=("greedy",),
+    baselines=(),
+    seed=12345,
+    gif=True,
+    gif_frames=300,
+    out=None,
+    export=None,
+    log=print,
+) -> dict[str, Any]:
     import jax
 
     from experiments.lib import checkpoints as ckpt
@@ -93,10 +112,12 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
     rows = []
     for mode in modes:
         t = time.time()
-        games = play.play_agent(env, agent, params, key, num_games=episodes,
-                                max_pieces=max_pieces, mode=mode)  # fmt: skip
-        rows.append({"policy": f"agent ({mode})", "stats": play.stats(games),
-                     "seconds": time.time() - t})  # fmt: skip
+        games = play.play_agent(
+            env, agent, params, key, num_games=episodes, max_pieces=max_pieces, mode=mode
+        )
+        rows.append(
+            {"policy": f"agent ({mode})", "stats": play.stats(games), "seconds": time.time() - t}
+        )
         log(f"agent ({mode}): {rows[-1]['stats']['lines_mean']:.2f} lines/game")
     for name in baselines:
         t = time.time()
@@ -106,11 +127,21 @@ def evaluate(workdir=None, checkpoint=None, step=None, *, episodes=1000, max_pie
             continue
         rows.append({"policy": name, "stats": play.stats(games), "seconds": time.time() - t})
         log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
-    rules = (f"{env!r}; {episodes} games per policy, seed {seed}, cap {max_pieces} pieces; "
-             f"empty start board")  # fmt: skip
-    result = {"step": step, "rules": rules, "source": os.path.abspath(workdir or checkpoint),
-              "episodes": episodes, "max_pieces": max_pieces, "seed": seed, "rows": rows,
-              "backend": jax.default_backend(), "jax": jax.__version__}  # fmt: skip
+    rules = (
+        f"{env!r}; {episodes} games per policy, seed {seed}, cap {max_pieces} pieces; "
+        f"empty start board"
+    )
+    result = {
+        "step": step,
+        "rules": rules,
+        "source": os.path.abspath(workdir or checkpoint),
+        "episodes": episodes,
+        "max_pieces": max_pieces,
+        "seed": seed,
+        "rows": rows,
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+    }
     base = os.path.join(out, f"eval_{step}")
     runs.dump_json(base + ".json", result)
     with open(base + ".md", "w") as f:
@@ -142,10 +173,20 @@ def main(argv: list[str]) -> None:
 
     logging.set_verbosity(logging.WARNING)
     try:
-        evaluate(FLAGS.workdir, FLAGS.checkpoint, FLAGS.step, episodes=FLAGS.episodes,
-                 max_pieces=FLAGS.max_pieces, modes=FLAGS.modes, baselines=FLAGS.baselines,
-                 seed=FLAGS.seed, gif=FLAGS.gif, gif_frames=FLAGS.gif_frames, out=FLAGS.out,
-                 export=FLAGS.export)  # fmt: skip
+        evaluate(
+            FLAGS.workdir,
+            FLAGS.checkpoint,
+            FLAGS.step,
+            episodes=FLAGS.episodes,
+            max_pieces=FLAGS.max_pieces,
+            modes=FLAGS.modes,
+            baselines=FLAGS.baselines,
+            seed=FLAGS.seed,
+            gif=FLAGS.gif,
+            gif_frames=FLAGS.gif_frames,
+            out=FLAGS.out,
+            export=FLAGS.export,
+        )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -28,18 +28,33 @@ def define_flags() -> None:
     flags.DEFINE_string("checkpoint", None, "A params-only export folder (docs/results/params/*).")
     flags.DEFINE_string("workdir", None, "A training run folder, instead of --checkpoint.")
     flags.DEFINE_integer("step", None, "Checkpoint step of --workdir; default: the latest.")
-    flags.DEFINE_integer("seed", 12345, "Seed of the game (12345: the first game of "
-                         "experiments.evaluate's default seed).")  # fmt: skip
+    flags.DEFINE_integer(
+        "seed",
+        12345,
+        "Seed of the game (12345: the first game of experiments.evaluate's default seed).",
+    )
     flags.DEFINE_integer("max_pieces", 1000, "Stop after this many pieces.")
     flags.DEFINE_float("fps", 10.0, "Frames (steps) per second; 0 = as fast as possible.")
     flags.DEFINE_enum("mode", "greedy", ["greedy", "sample"], "The agent's policy.")
-    flags.DEFINE_string("compile_cache", "~/.cache/tetris-dreamer-jax/xla",
-                        "Persistent XLA compilation cache ('' = off).")  # fmt: skip
+    flags.DEFINE_string(
+        "compile_cache",
+        "~/.cache/tetris-dreamer-jax/xla",
+        "Persistent XLA compilation cache ('' = off).",
+    )
 
 
-def watch(workdir: str | None = None, checkpoint: str | None = None, step: int | None = None,
-          *, seed: int = 12345, max_pieces: int = 1000, fps: float = 10.0, mode: str = "greedy",
-          out: TextIO = sys.stdout, tty: bool | None = None) -> dict[str, Any]:  # fmt: skip
+def watch(
+    workdir: str | None = None,
+    checkpoint: str | None = None,
+    step: int | None = None,
+    *,
+    seed: int = 12345,
+    max_pieces: int = 1000,
+    fps: float = 10.0,
+    mode: str = "greedy",
+    out: TextIO = sys.stdout,
+    tty: bool | None = None,
+) -> dict[str, Any]:
     """Play and draw one game; returns {"lines", "pieces", "steps", "end"}. `tty` (default:
     whether `out` is a terminal) redraws in place instead of printing frames in sequence."""
     import jax
@@ -55,10 +70,13 @@ def watch(workdir: str | None = None, checkpoint: str | None = None, step: int |
     config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
     tty = out.isatty() if tty is None else tty
     name = os.path.basename(os.path.normpath(workdir or checkpoint))
-    head = (f"{name} (step {step:,}, {config.env.reward_mode}, {mode} policy), seed {seed}, "
-            f"cap {max_pieces:,} pieces")  # fmt: skip
-    games = play.game_states(env, agent, params, jax.random.key(seed), max_pieces=max_pieces,
-                             mode=mode)  # fmt: skip
+    head = (
+        f"{name} (step {step:,}, {config.env.reward_mode}, {mode} policy), seed {seed}, "
+        f"cap {max_pieces:,} pieces"
+    )
+    games = play.game_states(
+        env, agent, params, jax.random.key(seed), max_pieces=max_pieces, mode=mode
+    )
     if tty:
         out.write(HOME + CLEAR_SCREEN)
     state, end, next_frame = None, "stopped (Ctrl-C)", time.monotonic()
@@ -76,8 +94,12 @@ def watch(workdir: str | None = None, checkpoint: str | None = None, step: int |
         end = play.end_note(state, max_pieces)
     except KeyboardInterrupt:
         pass
-    result = {"lines": int(state.total_lines), "pieces": int(state.pieces_placed),
-              "steps": int(state.steps), "end": end}  # fmt: skip
+    result = {
+        "lines": int(state.total_lines),
+        "pieces": int(state.pieces_placed),
+        "steps": int(state.steps),
+        "end": end,
+    }
     plural = lambda n, word: f"{n:,} {word}" + ("" if n == 1 else "s")  # noqa: E731
     out.write(f"{end}: {plural(result['lines'], 'line')}, {plural(result['pieces'], 'piece')}\n")
     out.flush()
@@ -97,11 +119,20 @@ def main(argv: list[str]) -> None:
 
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(FLAGS.compile_cache))
     if not (FLAGS.checkpoint or FLAGS.workdir):
-        raise app.UsageError("give --checkpoint=EXPORT (e.g. docs/results/params/"
-                             "lines_only_q60_best) or --workdir=RUN")  # fmt: skip
+        raise app.UsageError(
+            "give --checkpoint=EXPORT (e.g. docs/results/params/"
+            "lines_only_q60_best) or --workdir=RUN"
+        )
     try:
-        watch(FLAGS.workdir, FLAGS.checkpoint, FLAGS.step, seed=FLAGS.seed,
-              max_pieces=FLAGS.max_pieces, fps=FLAGS.fps, mode=FLAGS.mode)  # fmt: skip
+        watch(
+            FLAGS.workdir,
+            FLAGS.checkpoint,
+            FLAGS.step,
+            seed=FLAGS.seed,
+            max_pieces=FLAGS.max_pieces,
+            fps=FLAGS.fps,
+            mode=FLAGS.mode,
+        )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -22,8 +22,18 @@ from tetris_jax.types import EMPTY_HOLD
 
 # Guideline colours, in piece order I O T S Z J L. Locked cells are grey: the board stores no
 # colours.
-COLORS = np.array([(0, 240, 240), (240, 240, 0), (160, 0, 240), (0, 240, 0), (240, 0, 0),
-                   (0, 80, 240), (240, 160, 0)], np.uint8)  # fmt: skip
+COLORS = np.array(
+    [
+        (0, 240, 240),
+        (240, 240, 0),
+        (160, 0, 240),
+        (0, 240, 0),
+        (240, 0, 0),
+        (0, 80, 240),
+        (240, 160, 0),
+    ],
+    np.uint8,
+)
 LOCKED = np.array((140, 140, 140), np.uint8)
 EMPTY = np.array((24, 24, 28), np.uint8)
 HIDDEN = np.array((44, 32, 32), np.uint8)  # Empty cells of the hidden spawn rows.
@@ -36,8 +46,10 @@ FONT_PX, LINE_PX = 12, 15  # Caption text: Pillow's built-in font size, pixel ro
 def _host(state: State) -> State:
     state = jax.device_get(state)
     if np.ndim(state.cols) != 1:
-        raise ValueError(f"render: state.cols has shape {np.shape(state.cols)}; pass one "
-                         "unbatched state (index the batch first).")  # fmt: skip
+        raise ValueError(
+            f"render: state.cols has shape {np.shape(state.cols)}; pass one "
+            "unbatched state (index the batch first)."
+        )
     return state
 
 
@@ -56,8 +68,10 @@ def _grid(env: Tetris, state: State) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _status(state: State) -> str:
-    line = (f"score {int(state.score)}  lines {int(state.total_lines)}  "
-            f"pieces {int(state.pieces_placed)}  steps {int(state.steps)}")  # fmt: skip
+    line = (
+        f"score {int(state.score)}  lines {int(state.total_lines)}  "
+        f"pieces {int(state.pieces_placed)}  steps {int(state.steps)}"
+    )
     return line + ("  [episode over]" if bool(state.done) else "")
 
 
@@ -69,13 +83,16 @@ def render_ascii(env: Tetris, state: State) -> str:
     locked, active = _grid(env, state)
     letter = pieces.NAMES[int(state.piece)]
     hold = int(state.hold)
-    side = [f"  piece {letter} (rotation {pieces.ROTATION_NAMES[int(state.rotation)]})",
-            "  next  " + (" ".join(pieces.NAMES[int(p)] for p in state.queue) or "-"),
-            "  hold  " + ("-" if hold == EMPTY_HOLD else pieces.NAMES[hold])]  # fmt: skip
+    side = [
+        f"  piece {letter} (rotation {pieces.ROTATION_NAMES[int(state.rotation)]})",
+        "  next  " + (" ".join(pieces.NAMES[int(p)] for p in state.queue) or "-"),
+        "  hold  " + ("-" if hold == EMPTY_HOLD else pieces.NAMES[hold]),
+    ]
     lines = []
     for r in range(env.rows):
-        cells = "".join(letter if active[r, c] else "#" if locked[r, c] else "."
-                        for c in range(env.width))  # fmt: skip
+        cells = "".join(
+            letter if active[r, c] else "#" if locked[r, c] else "." for c in range(env.width)
+        )
         edge = ":" if r < env.hidden_rows else "|"
         lines.append(edge + cells + edge + (side[r] if r < len(side) else ""))
     lines.append("+" + "-" * env.width + "+")
@@ -166,9 +183,17 @@ def counters(state: State) -> list[str]:
     return [f"lines {int(state.total_lines):,}", f"pieces {int(state.pieces_placed):,}"]
 
 
-def save_gif(frames: Sequence, path: str, fps: float = 10, env: Tetris | None = None,
-             cell: int = 16, *, show_counters: bool = False, end_note: str | None = None,
-             hold_end_s: float = 0.0) -> None:  # fmt: skip
+def save_gif(
+    frames: Sequence,
+    path: str,
+    fps: float = 10,
+    env: Tetris | None = None,
+    cell: int = 16,
+    *,
+    show_counters: bool = False,
+    end_note: str | None = None,
+    hold_end_s: float = 0.0,
+) -> None:
     """Writes an animated GIF that loops forever. `frames`: RGB arrays (H, W, 3) uint8, or
     States (rendered with `render_rgb(env, state, cell)`; `env` is then required). Pillow
     merges identical consecutive frames into one longer frame.
@@ -201,8 +226,14 @@ def save_gif(frames: Sequence, path: str, fps: float = 10, env: Tetris | None = 
     step = max(1, round(1000 / fps))
     durations = [step] * len(images)
     durations[-1] += round(1000 * hold_end_s)
-    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=durations if hold_end_s else step, disposal=1)  # fmt: skip
+    images[0].save(
+        path,
+        save_all=True,
+        append_images=images[1:],
+        loop=0,
+        duration=durations if hold_end_s else step,
+        disposal=1,
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -218,8 +249,12 @@ def _trace_fn(env: Tetris, policy: Callable, steps: int) -> Callable:
     return jax.jit(run)
 
 
-def record_episode(env: Tetris, policy: Callable[[State, jax.Array], jax.Array], key: jax.Array,
-                   max_steps: int = 1000) -> list[State]:  # fmt: skip
+def record_episode(
+    env: Tetris,
+    policy: Callable[[State, jax.Array], jax.Array],
+    key: jax.Array,
+    max_steps: int = 1000,
+) -> list[State]:
     """Plays one game with `policy(state, key) -> action` (e.g. `heuristics.make_policy`)
     and returns its states: the first from `env.reset`, then one per step, until the episode
     ends or after `max_steps` steps. Keys are used as in `tetris_jax.rollout` (the game is the

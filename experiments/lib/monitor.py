@@ -97,9 +97,11 @@ def progress_line(row: dict[str, Any], total: int, budget_s: float = 0.0) -> str
             pct, of = by_time, f"of {minutes} min"
     pct = min(pct, 100.0)
     bar = "#" * int(pct // 5) + "." * (20 - int(pct // 5))
-    text = (f"[{bar}] {pct:5.1f}% {of} | env {row['env_steps']:,}/{total:,}{clock} | "
-            f"{row['env_steps_per_s']:,.0f} env/s {row['updates_per_s']:.2f} upd/s | "
-            f"updates {row['updates']:,} episodes {row['episodes']:,}")  # fmt: skip
+    text = (
+        f"[{bar}] {pct:5.1f}% {of} | env {row['env_steps']:,}/{total:,}{clock} | "
+        f"{row['env_steps_per_s']:,.0f} env/s {row['updates_per_s']:.2f} upd/s | "
+        f"updates {row['updates']:,} episodes {row['episodes']:,}"
+    )
     if "ep_lines" in row:
         text += f" | lines/ep {row['ep_lines']:.2f}"
     if "loss/total" in row:
@@ -108,12 +110,18 @@ def progress_line(row: dict[str, Any], total: int, budget_s: float = 0.0) -> str
 
 
 DASH_KEYS = [
-    ("ep_return", "episode reward"), ("ep_length", "episode length"), ("ep_lines", "lines/episode"),
-    ("ep_pieces", "pieces/episode"), ("ep_score", "score/episode"),
-    ("loss/world_model", "world-model loss"), ("loss/policy", "actor loss"),
-    ("loss/value", "critic loss"), ("actor/entropy", "policy entropy"),
-    ("replay_fill", "replay fill"), ("lines_total", "lines (cumulative)"),
-]  # fmt: skip
+    ("ep_return", "episode reward"),
+    ("ep_length", "episode length"),
+    ("ep_lines", "lines/episode"),
+    ("ep_pieces", "pieces/episode"),
+    ("ep_score", "score/episode"),
+    ("loss/world_model", "world-model loss"),
+    ("loss/policy", "actor loss"),
+    ("loss/value", "critic loss"),
+    ("actor/entropy", "policy entropy"),
+    ("replay_fill", "replay fill"),
+    ("lines_total", "lines (cumulative)"),
+]
 
 
 def dashboard_text(row: dict[str, Any]) -> str:
@@ -128,23 +136,29 @@ def dashboard_text(row: dict[str, Any]) -> str:
 EVAL_PANEL, RATES_PANEL = "eval", "rates"  # Panels drawn from evals.jsonl and two columns.
 
 
-def dashboard_panels(config: dict[str, Any] | None,
-                     rows: list[dict[str, Any]]) -> list[tuple[str, str]]:  # fmt: skip
+def dashboard_panels(
+    config: dict[str, Any] | None, rows: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
     """(metric key, title) of the dashboard's panels, none repeating another: the episode
     reward only when it is not the line count (lines_only reward), the episode length in steps
     only when it is not the piece count (placement mode), the Q-head loss and the curriculum
     only when logged."""
     env = (config or {}).get("env", {})
     logged = set().union(*rows) if rows else set()
-    panels = [(EVAL_PANEL, "Greedy evaluation: lines / game"),
-              ("ep_lines", "Training episodes: lines / episode")]  # fmt: skip
+    panels = [
+        (EVAL_PANEL, "Greedy evaluation: lines / game"),
+        ("ep_lines", "Training episodes: lines / episode"),
+    ]
     if env.get("reward_mode") != "lines_only":
         panels.append(("ep_return", "Training episodes: reward / episode"))
     panels.append(("ep_pieces", "Training episodes: pieces / episode"))
     if env.get("action_mode") != "placement":
         panels.append(("ep_length", "Training episodes: steps / episode"))
-    panels += [("loss/world_model", "World-model loss"), ("loss/policy", "Actor loss"),
-               ("loss/value", "Critic loss")]  # fmt: skip
+    panels += [
+        ("loss/world_model", "World-model loss"),
+        ("loss/policy", "Actor loss"),
+        ("loss/value", "Critic loss"),
+    ]
     if "loss/qval" in logged:
         panels.append(("loss/qval", "Q-head loss (replayed returns)"))
     panels += [("actor/entropy", "Policy entropy"), ("replay_fill", "Replay fill")]
@@ -154,8 +168,12 @@ def dashboard_panels(config: dict[str, Any] | None,
     return panels
 
 
-def dashboard_title(workdir: str, config: dict[str, Any] | None,
-                    rows: list[dict[str, Any]], evals: list[dict[str, Any]]) -> str:  # fmt: skip
+def dashboard_title(
+    workdir: str,
+    config: dict[str, Any] | None,
+    rows: list[dict[str, Any]],
+    evals: list[dict[str, Any]],
+) -> str:
     """Two lines: the run's name and its config's key fields; where it stands."""
     name = os.path.basename(os.path.normpath(os.path.abspath(workdir)))
     head = name
@@ -163,15 +181,19 @@ def dashboard_title(workdir: str, config: dict[str, Any] | None,
         env, agent = config.get("env", {}), config.get("agent", {})
         qhead = " + Q head" if agent.get("qhead") else ""
         curriculum = ", curriculum" if config.get("curriculum", {}).get("enabled") else ""
-        head += (f": {env.get('reward_mode')} reward, {env.get('action_mode')} mode, "
-                 f"{env.get('width')}x{env.get('height')} board, {env.get('randomizer')}"
-                 f"{curriculum}; agent {config.get('agent_preset')}{qhead}, "
-                 f"seed {config.get('seed')}")  # fmt: skip
+        head += (
+            f": {env.get('reward_mode')} reward, {env.get('action_mode')} mode, "
+            f"{env.get('width')}x{env.get('height')} board, {env.get('randomizer')}"
+            f"{curriculum}; agent {config.get('agent_preset')}{qhead}, "
+            f"seed {config.get('seed')}"
+        )
     if not rows:
         return head
     last = rows[-1]
-    where = (f"env step {last['env_steps']:,}, {last.get('updates', 0):,} updates, "
-             f"{last.get('wall_s', 0.0) / 60:.1f} min")  # fmt: skip
+    where = (
+        f"env step {last['env_steps']:,}, {last.get('updates', 0):,} updates, "
+        f"{last.get('wall_s', 0.0) / 60:.1f} min"
+    )
     scores = [e["eval/lines_mean"] for e in evals if "eval/lines_mean" in e]
     if scores:
         where += f"; last evaluation {scores[-1]:.4g} lines/game, best {max(scores):.4g}"
@@ -217,17 +239,22 @@ def _series(ax, xs, ys, label: str | None = None, color: str | None = None) -> N
     (line,) = ax.plot(xs, ys, alpha=0.4, lw=1, color=color, label=label)
     w = max(1, len(ys) // 20)
     if w > 1:
-        avg = [sum(ys[max(0, i - w + 1) : i + 1]) / len(ys[max(0, i - w + 1) : i + 1])
-               for i in range(len(ys))]  # fmt: skip
+        avg = [
+            sum(ys[max(0, i - w + 1) : i + 1]) / len(ys[max(0, i - w + 1) : i + 1])
+            for i in range(len(ys))
+        ]
         ax.plot(xs, avg, lw=2, color=line.get_color())
 
 
-def _eval_panel(ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]],
-                config: dict[str, Any] | None) -> bool:  # fmt: skip
+def _eval_panel(
+    ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]], config: dict[str, Any] | None
+) -> bool:
     """Greedy lines/game at each checkpoint, its 95% interval, the best, the references."""
     if config and config.get("eval_episodes"):
-        ax.set_title(f"Greedy evaluation: lines / game ({config['eval_episodes']} games, "
-                     f"cap {config['eval_max_pieces']:,} pieces)")  # fmt: skip
+        ax.set_title(
+            f"Greedy evaluation: lines / game ({config['eval_episodes']} games, "
+            f"cap {config['eval_max_pieces']:,} pieces)"
+        )
     pts = [e for e in evals if isinstance(e.get("eval/lines_mean"), (int, float))]
     if not pts:
         return False
@@ -237,8 +264,16 @@ def _eval_panel(ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]],
     if all("eval/lines_ci95_low" in e and "eval/lines_ci95_high" in e for e in pts):
         low = [y - e["eval/lines_ci95_low"] for y, e in zip(ys, pts, strict=True)]
         high = [e["eval/lines_ci95_high"] - y for y, e in zip(ys, pts, strict=True)]
-        ax.errorbar(xs, ys, yerr=[low, high], fmt="none", ecolor="C0", alpha=0.5, capsize=3,
-                    label="95% interval of the mean")  # fmt: skip
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[low, high],
+            fmt="none",
+            ecolor="C0",
+            alpha=0.5,
+            capsize=3,
+            label="95% interval of the mean",
+        )
     best = max(range(len(ys)), key=ys.__getitem__)
     ax.plot([xs[best]], [ys[best]], "*", ms=14, color="C1", label=f"best: {ys[best]:.4g}")
     for i, (label, value) in enumerate(refs):
@@ -251,8 +286,11 @@ def _eval_panel(ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]],
 
 
 def _rates_panel(ax, rows: list[dict[str, Any]]) -> bool:
-    pts = [(r["env_steps"], r["env_steps_per_s"], r.get("updates_per_s"))
-           for r in rows if isinstance(r.get("env_steps_per_s"), (int, float))]  # fmt: skip
+    pts = [
+        (r["env_steps"], r["env_steps_per_s"], r.get("updates_per_s"))
+        for r in rows
+        if isinstance(r.get("env_steps_per_s"), (int, float))
+    ]
     if not pts:
         return False
     xs = [p[0] for p in pts]

@@ -40,14 +40,23 @@ def _host(games: Games) -> Games:
     return Games(*(np.asarray(x) for x in games))
 
 
-def play_agent(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, num_games: int,
-               max_pieces: int, mode: str = "greedy") -> Games:  # fmt: skip
+def play_agent(
+    env: Tetris,
+    agent: Agent,
+    params: Any,
+    key: jax.Array,
+    *,
+    num_games: int,
+    max_pieces: int,
+    mode: str = "greedy",
+) -> Games:
     """`num_games` games in parallel until each tops out or reaches `max_pieces`."""
     return _host(_play_fn(env, agent, num_games, max_pieces, mode)(params, key))
 
 
-def play_baseline(env: Tetris, name: str, key: jax.Array, *, num_games: int,
-                  max_pieces: int) -> Games | None:  # fmt: skip
+def play_baseline(
+    env: Tetris, name: str, key: jax.Array, *, num_games: int, max_pieces: int
+) -> Games | None:
     """A tetris_jax.heuristics controller on the same games, or None if unavailable.
 
     In direct mode only "random" exists: a uniformly random primitive move (among the allowed
@@ -60,8 +69,9 @@ def play_baseline(env: Tetris, name: str, key: jax.Array, *, num_games: int,
     return _host(heuristics.play(env, name, key, num_games, max_pieces))
 
 
-def bootstrap_ci(x: np.ndarray, *, level: float = 0.95, resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float]:  # fmt: skip
+def bootstrap_ci(
+    x: np.ndarray, *, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `x`: the `level` central share of the means
     of `resamples` resamples with replacement (fixed seed, so the same sample gives the same
     interval). Unlike mean +- 1.96 sd/sqrt(n) it stays within [min(x), max(x)], so a count
@@ -93,30 +103,37 @@ def stats(games: Games) -> dict[str, float]:
     std = float(lines.std(ddof=1)) if n > 1 else 0.0
     low, high = bootstrap_ci(lines)
     return {
-        "games": n, "lines_mean": float(lines.mean()), "lines_median": float(np.median(lines)),
-        "lines_std": std, "lines_ci95_low": low, "lines_ci95_high": high,
+        "games": n,
+        "lines_mean": float(lines.mean()),
+        "lines_median": float(np.median(lines)),
+        "lines_std": std,
+        "lines_ci95_low": low,
+        "lines_ci95_high": high,
         "lines_p2_5": float(np.percentile(lines, 2.5)),
-        "lines_p97_5": float(np.percentile(lines, 97.5)), "lines_max": float(lines.max()),
+        "lines_p97_5": float(np.percentile(lines, 97.5)),
+        "lines_max": float(lines.max()),
         "pieces_mean": float(pieces.mean()),
         "score_mean": float(np.asarray(games.score, np.float64).mean()),
         "lines_per_piece": float(lines.sum() / max(pieces.sum(), 1.0)),
         "capped_share": float(np.asarray(games.capped).mean()),
-    }  # fmt: skip
+    }
 
 
 @functools.lru_cache(maxsize=4)
 def _record_fn(env: Tetris, agent: Agent, steps: int, mode: str):
     def run(params, key):
         act = policies.agent_policy(agent, params, mode)
-        last, tr = rollout.trace(env, act, key, num_games=1, steps=steps,
-                                 carry=agent.initial_carry(1))  # fmt: skip
+        last, tr = rollout.trace(
+            env, act, key, num_games=1, steps=steps, carry=agent.initial_carry(1)
+        )
         return tr.states, tr.going, last.states
 
     return jax.jit(run)
 
 
-def record_game(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_frames: int,
-                mode: str = "greedy") -> list[State]:  # fmt: skip
+def record_game(
+    env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_frames: int, mode: str = "greedy"
+) -> list[State]:
     """The states of one game (at most `max_frames`), for `tetris_jax.render.save_gif`: the
     first of `play_agent`'s games for the same key."""
     steps = max(max_frames - 1, 0)
@@ -135,8 +152,9 @@ def _step_fn(env: Tetris, agent: Agent, max_pieces: int, mode: str):
     return jax.jit(one)
 
 
-def game_states(env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_pieces: int,
-                mode: str = "greedy") -> Iterator[State]:  # fmt: skip
+def game_states(
+    env: Tetris, agent: Agent, params: Any, key: jax.Array, *, max_pieces: int, mode: str = "greedy"
+) -> Iterator[State]:
     """One game's states, one step at a time (a generator, for games of any length): the first
     from `env.reset`, then one per step until the game ends or has `max_pieces` pieces; the
     first of `play_agent`'s games for the same key."""
@@ -161,12 +179,14 @@ def end_note(state: State, max_pieces: int | None = None) -> str:
     return f"cut at {pieces:,} pieces" + (" (the piece cap)" if capped else "")
 
 
-def write_gif(path: str, env: Tetris, states: list[State], fps: float = 8,
-              max_pieces: int | None = None) -> str:  # fmt: skip
+def write_gif(
+    path: str, env: Tetris, states: list[State], fps: float = 8, max_pieces: int | None = None
+) -> str:
     """An animated GIF of the states, drawn by `tetris_jax.render`, the lines and pieces on
     every frame and, on the last (held 2 s), whether the game ended there or was cut
     (`end_note`); returns that note."""
     note = end_note(states[-1], max_pieces)
-    render.save_gif(states, path, fps=fps, env=env, cell=12, show_counters=True,
-                    end_note=note, hold_end_s=2.0)  # fmt: skip
+    render.save_gif(
+        states, path, fps=fps, env=env, cell=12, show_counters=True, end_note=note, hold_end_s=2.0
+    )
     return note

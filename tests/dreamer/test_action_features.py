@@ -42,8 +42,16 @@ def bandit_batch(rng: np.random.Generator, b: int = B, t: int = T) -> dict:
 
 @pytest.fixture(scope="module")
 def agent():
-    config = get_config("tiny", batch_size=B, batch_length=T, lr=1e-3, warmup=0, imag_last=4,
-                        imag_length=2, horizon=2)  # fmt: skip
+    config = get_config(
+        "tiny",
+        batch_size=B,
+        batch_length=T,
+        lr=1e-3,
+        warmup=0,
+        imag_last=4,
+        imag_length=2,
+        horizon=2,
+    )
     return Agent(config, SPEC, A)
 
 
@@ -95,8 +103,7 @@ def test_actor_learns_to_rank_actions_by_their_features(agent, option):
     test = bandit_batch(np.random.default_rng(99), b=256, t=1)
     obs = {k: test[k][:, 0] for k in SPEC}
     obs["is_first"] = jnp.ones((256,), bool)
-    act, _ = agent.policy(state.params, agent.initial_carry(256), obs, jax.random.key(5),
-                          "greedy")  # fmt: skip
+    act, _ = agent.policy(state.params, agent.initial_carry(256), obs, jax.random.key(5), "greedy")
     f0 = np.asarray(test["placements"][:, 0, :, 0], np.float32)
     got = f0[np.arange(256), np.asarray(act)]
     best = f0.max(-1)
@@ -123,8 +130,14 @@ def test_qhead_values_follow_the_chosen_features(agent):
     q = np.asarray(outs.twohot_mean(logits, outs.twohot_bins(config.bins)))
     f0 = np.asarray(feats[..., 0])
     # horizon 2: Q = f0(a) + 0.5 * (expected next reward, the same for every action).
-    corr = np.mean([np.corrcoef(q[b, t], f0[b, t])[0, 1] for b in range(8) for t in range(T)
-                    if f0[b, t].std() > 0])  # fmt: skip
+    corr = np.mean(
+        [
+            np.corrcoef(q[b, t], f0[b, t])[0, 1]
+            for b in range(8)
+            for t in range(T)
+            if f0[b, t].std() > 0
+        ]
+    )
     assert corr > 0.9, corr
 
 

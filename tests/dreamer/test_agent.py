@@ -37,10 +37,23 @@ def test_train_step_metrics_are_finite_scalars(trained):
         for name, value in metrics.items():
             assert np.shape(value) == () and np.isfinite(value), (name, value)
     expected = {
-        "loss/total", "loss/world_model", "loss/dyn", "loss/rep", "loss/rew", "loss/con",
-        "loss/rec/board", "loss/rec/piece", "loss/rec/action_mask", "loss/policy",
-        "loss/value", "loss/repval", "kl/dyn", "kl/rep", "actor/entropy", "grad_norm",
-    }  # fmt: skip
+        "loss/total",
+        "loss/world_model",
+        "loss/dyn",
+        "loss/rep",
+        "loss/rew",
+        "loss/con",
+        "loss/rec/board",
+        "loss/rec/piece",
+        "loss/rec/action_mask",
+        "loss/policy",
+        "loss/value",
+        "loss/repval",
+        "kl/dyn",
+        "kl/rep",
+        "actor/entropy",
+        "grad_norm",
+    }
     assert expected <= set(history[0])
     assert history[-1]["step"] == 40
 

@@ -25,8 +25,10 @@ SEED, GAMES, MAX_PIECES = 12345, 3, 300
 
 
 def export_names() -> list[str]:
-    return sorted(os.path.basename(os.path.dirname(p))
-                  for p in glob.glob(os.path.join(EXPORTS, "*", "config.json")))  # fmt: skip
+    return sorted(
+        os.path.basename(os.path.dirname(p))
+        for p in glob.glob(os.path.join(EXPORTS, "*", "config.json"))
+    )
 
 
 _ENVS: dict[str, object] = {}
@@ -42,15 +44,27 @@ def play(name: str) -> dict[str, list[int]]:
     # One env object per env config: play's compiled loop is cached per (env, agent), and a
     # Tetris compares by identity, so exports with equal configs then share one compile.
     env = _ENVS.setdefault(json.dumps(config.env.to_dict(), sort_keys=True), env)
-    games = play.play_agent(env, agent, params, jax.random.key(SEED), num_games=GAMES,
-                            max_pieces=MAX_PIECES, mode="greedy")  # fmt: skip
+    games = play.play_agent(
+        env,
+        agent,
+        params,
+        jax.random.key(SEED),
+        num_games=GAMES,
+        max_pieces=MAX_PIECES,
+        mode="greedy",
+    )
     return {k: [int(x) for x in getattr(games, k)] for k in ("lines", "pieces", "score")}
 
 
 def main() -> None:
     sys.path.insert(0, ROOT)
-    out = {"seed": SEED, "games": GAMES, "max_pieces": MAX_PIECES, "mode": "greedy",
-           "exports": {name: play(name) for name in export_names()}}  # fmt: skip
+    out = {
+        "seed": SEED,
+        "games": GAMES,
+        "max_pieces": MAX_PIECES,
+        "mode": "greedy",
+        "exports": {name: play(name) for name in export_names()},
+    }
     with open(EXPECTED, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")

@@ -22,8 +22,10 @@ DEFAULT = ("direct_cpu20", "lines_only_q60", "lines_only_q60_best")
 def test_the_fixture_covers_every_committed_export():
     assert sorted(EXPECTED["exports"]) == ref.export_names()
     assert (EXPECTED["seed"], EXPECTED["games"], EXPECTED["max_pieces"]) == (
-        ref.SEED, ref.GAMES, ref.MAX_PIECES,
-    )  # fmt: skip
+        ref.SEED,
+        ref.GAMES,
+        ref.MAX_PIECES,
+    )
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,12 @@ def main(workdir: str, step: int) -> None:
 
     def q_samples(state, afeat, key):  # (SAMPLES, GAMES, A)
         keys = jax.random.split(key, SAMPLES)
-        return jnp.stack([one_step_values(nets, params, params["critic"], state, afeat, k, A,
-                                          bins) for k in keys])  # fmt: skip
+        return jnp.stack(
+            [
+                one_step_values(nets, params, params["critic"], state, afeat, k, A, bins)
+                for k in keys
+            ]
+        )
 
     def rewards(s):  # True one-step reward of every placement.
         return jax.vmap(lambda a: env.step(s, a)[1].reward)(jnp.arange(A))
@@ -79,9 +83,15 @@ def main(workdir: str, step: int) -> None:
                 continue
             rr = np.where(m, r[t, g], -np.inf)
             best = rr.max() - 1e-6
-            rows.append((q_std[t, g][m].mean(), q_mean[t, g][m].std(),
-                         rr[np.argmax(np.where(m, q_mean[t, g], -np.inf))] >= best,
-                         rr[act[t, g]] >= best, r[t, g][m].std()))  # fmt: skip
+            rows.append(
+                (
+                    q_std[t, g][m].mean(),
+                    q_mean[t, g][m].std(),
+                    rr[np.argmax(np.where(m, q_mean[t, g], -np.inf))] >= best,
+                    rr[act[t, g]] >= best,
+                    r[t, g][m].std(),
+                )
+            )
     w, a, agree_q, agree_act, r_std = np.mean(np.array(rows, np.float64), 0)
     print(f"states {len(rows)}")
     print(f"std of Q over sampled latents (same action): {w:.2f}")
