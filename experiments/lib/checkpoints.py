@@ -5,6 +5,11 @@ normaliser, env states, policy carries, RNG and, when `save_replay`, the replay 
 "params" (the agent's parameters alone, so evaluation loads little) and "meta" (JSON: counters,
 host-side statistics, the evaluation score). Steps are env steps. The last `keep_last` steps are
 kept plus the best by evaluation score.
+
+Multi-process runs: every process calls `save` and the restores (orbax writes each process's
+shards and synchronises the processes); only process 0 writes the scores file, and each
+process keeps the scores in memory (read once, when the Checkpointer is made), so no process
+reads a file that another is writing.
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(create=create, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
         self.scores_path = os.path.join(self.directory, SCORES)
+        self.primary = jax.process_index() == 0
+        self._scores: dict[int, float] = {}
+        if os.path.exists(self.scores_path):
+            with open(self.scores_path) as f:
+                self._scores = {int(k): float(v) for k, v in json.load(f).items()}
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
@@ -59,10 +69,7 @@ class Checkpointer:
         return steps[-1] if steps else None
 
     def scores(self) -> dict[int, float]:
-        if not os.path.exists(self.scores_path):
-            return {}
-        with open(self.scores_path) as f:
-            return {int(k): float(v) for k, v in json.load(f).items()}
+        return dict(self._scores)
 
     def save(self, step: int, state: Any, meta: dict[str, Any], score: float | None) -> None:
         """Writes a checkpoint (replacing one of the same step), records the score, prunes."""
@@ -89,10 +96,12 @@ class Checkpointer:
         for s in steps:
             if s not in keep:
                 self.manager.delete(s)
-        tmp = self.scores_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({str(s): v for s, v in sorted(scores.items()) if s in keep}, f)
-        os.replace(tmp, self.scores_path)
+        self._scores = {s: v for s, v in sorted(scores.items()) if s in keep}
+        if self.primary:
+            tmp = self.scores_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump({str(s): v for s, v in self._scores.items()}, f)
+            os.replace(tmp, self.scores_path)
 
     def best(self) -> int | None:
         live = {s: v for s, v in self.scores().items() if s in self.steps()}

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
 from experiments.lib import build, loop, monitor, play, runs
 from experiments.lib import checkpoints as ckpt
@@ -39,14 +40,15 @@ class Counters:
     best_eval: float | None = None
 
 
-def install_signal_handlers(stop: dict[str, Any]) -> None:
-    """SIGINT/SIGTERM ask the loop to stop after the current iteration and save."""
+def install_signal_handlers(signals: dict[str, Any]) -> None:
+    """SIGINT/SIGTERM ask the loop to stop after the current iteration and save (the loop reads
+    `signals["signal"]`; with several processes, at its next agreement, `Trainer.agree`)."""
 
     def handler(signum, frame):
-        if stop.get("signal"):
+        if signals.get("signal"):
             raise KeyboardInterrupt  # A second signal: stop now.
-        stop["signal"] = signal.Signals(signum).name
-        print(f"\n{stop['signal']}: saving a checkpoint and stopping...", flush=True)
+        signals["signal"] = signal.Signals(signum).name
+        print(f"\n{signals['signal']}: saving a checkpoint and stopping...", flush=True)
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -66,8 +68,9 @@ class Trainer:
     def __init__(self, config: ml_collections.ConfigDict, workdir: str, *,
                  allow_config_change: bool = False, log=print):  # fmt: skip
         self.t_start = time.time()
-        self.log, self.workdir = log, workdir
         self.main = runs.is_main_process()
+        # Multi-process: only process 0 prints (the others would print the same lines).
+        self.log, self.workdir = (log if self.main else lambda _text: None), workdir
         self.plain = runs.to_plain(config)  # As given: compared with the saved config on resume.
         config = self.config = build.resolve(config)
         # Everything a user can get wrong is checked before compiling or allocating.
@@ -77,8 +80,8 @@ class Trainer:
         self.agent = build.make_agent(config, self.env)
         self.replay_bytes = build.check_replay_memory(config, loop.replay_spec(self.env))
         runs.check_config_change(workdir, self.plain, allow_config_change)
-        runs.check_workdir(workdir)
-        if self.main:
+        if self.main:  # The other processes write only their checkpoint shards (orbax).
+            runs.check_workdir(workdir)
             runs.dump_json(os.path.join(workdir, runs.CONFIG_JSON), self.plain)
 
         self.mesh = loop.make_mesh()
@@ -94,9 +97,9 @@ class Trainer:
         if latest is not None:
             self.state, meta, had_replay = self.checkpoints.restore_state(self.state, latest)
             self.c = Counters(**meta["counters"])
-            log(f"resumed from {self.checkpoints.directory}/{latest}: env step "
-                f"{self.c.env_steps:,}, update {self.c.updates:,}"
-                + ("" if had_replay else " (replay not saved: empty)"))  # fmt: skip
+            self.log(f"resumed from {self.checkpoints.directory}/{latest}: env step "
+                     f"{self.c.env_steps:,}, update {self.c.updates:,}"
+                     + ("" if had_replay else " (replay not saved: empty)"))  # fmt: skip
         self.metrics = (monitor.MetricsLog(workdir, resume_step=self.c.env_steps)
                         if self.main else None)  # fmt: skip
         self.collect, self.train, self.chunk, self.calls_per_iter = loop.make_step_fns(
@@ -276,25 +279,44 @@ class Trainer:
                  f"{config.train_ratio}); replay {self.replay_bytes / 2**20:.1f} MiB per device; "
                  f"workdir {self.workdir}")  # fmt: skip
 
+    def agree(self, signals: dict[str, Any], stop: dict[str, Any]) -> bool:
+        """The decisions that every process must take at the same iteration (or the others wait
+        forever in the next collective): adds "signal" (a signal reached any process) and
+        "train_minutes" (the wall-clock budget is spent) to `stop`, and returns whether a
+        periodic checkpoint is due. Clocks are process 0's: the processes' clocks differ. With
+        several processes this is one small all-gather per iteration."""
+        flags = np.array([bool(signals.get("signal")),
+                          bool(self.budget_s) and self.wall_s() >= self.budget_s,
+                          time.time() - self.last_ckpt >= 60 * self.config.ckpt_minutes],
+                         np.int32)  # fmt: skip
+        if jax.process_count() > 1:
+            every = multihost_utils.process_allgather(flags)  # (processes, 3)
+            flags = np.array([every[:, 0].max(), every[0, 1], every[0, 2]])
+        if flags[0]:
+            stop["signal"] = signals.get("signal") or "on another process"
+        if flags[1]:
+            stop["train_minutes"] = True
+        return bool(flags[2])
+
     def run(self, *, max_iterations: int | None = None,
             install_signals: bool = False) -> dict[str, Any]:  # fmt: skip
         """Train to the end of the budget (or a stop); returns the final summary."""
         config, c = self.config, self.c
         self.log_line_info()
-        stop: dict[str, Any] = {}
+        signals: dict[str, Any] = {}  # Written by the signal handlers at any time.
         if install_signals:
-            install_signal_handlers(stop)
+            install_signal_handlers(signals)
+        stop: dict[str, Any] = {}  # Only `agree` and this loop write: the same on every process.
         its, first, first_update = 0, True, True
+        self.agree(signals, stop)  # A resumed run may have spent its budget already.
         while c.env_steps < config.total_env_steps and not stop:
-            if self.budget_s and self.wall_s() >= self.budget_s:
-                stop["train_minutes"] = True
-                break
             if self.iterate(first_update):
                 first_update = False
             its += 1
             done = c.env_steps >= config.total_env_steps
             if max_iterations and its >= max_iterations:
                 stop["max_iterations"] = True
+            ckpt_due = self.agree(signals, stop)
             if first or done or stop or c.iterations % config.log_every == 0:
                 self.last_row = self.log_row()
                 if self.metrics is not None:
@@ -306,7 +328,7 @@ class Trainer:
                 first = False
                 if c.iterations % config.dashboard_every == 0:
                     self.log(monitor.dashboard_text(self.last_row))
-            if time.time() - self.last_ckpt >= 60 * config.ckpt_minutes and not (done or stop):
+            if ckpt_due and not (done or stop):
                 self.save("periodic")
         return self.finish(stop)
 
