@@ -106,7 +106,7 @@ def device_memory_bytes(device: jax.Device | None = None) -> tuple[int, str]:
     Accelerators report `bytes_limit` (minus what is already in use). The CPU backend reports
     nothing, so we fall back to physical RAM, capped by a cgroup limit when one is set.
     """
-    device = device or jax.devices()[0]
+    device = device or jax.local_devices()[0]  # jax.devices()[0] may be another process's.
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         free = int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))

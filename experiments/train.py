@@ -3,9 +3,12 @@
 
 The device runs one jitted collect (policy + vmapped env steps + replay writes, a lax.scan) and
 jitted chunks of train steps at the configured train ratio; this loop only counts, logs,
-checkpoints and evaluates. Multi-host: launch the same command on every host with
-`--distributed` (or JAX_DISTRIBUTED=1): jax.distributed.initialize() is called before any
-other JAX call, the data are sharded over jax.devices(), and only process 0 writes files.
+checkpoints and evaluates. Multi-process (several hosts, or several processes on one): launch
+the same command in every process with `--distributed` (or JAX_DISTRIBUTED=1):
+jax.distributed.initialize() is called before any other JAX call (under SLURM, Open MPI or
+Kubernetes it finds the coordinator, the process count and the process id itself; elsewhere
+pass --coordinator_address (or JAX_COORDINATOR_ADDRESS), --num_processes and --process_id),
+the data are sharded over jax.devices(), and only process 0 writes logs. See BUILD.md.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ flags.DEFINE_string("compile_cache", "~/.cache/tetris-dreamer-jax/xla",
 flags.DEFINE_bool(
     "distributed",
     os.environ.get("JAX_DISTRIBUTED", "") == "1",
-    "Call jax.distributed.initialize() first (multi-host; also JAX_DISTRIBUTED=1).",
+    "Call jax.distributed.initialize() first (multi-process; also JAX_DISTRIBUTED=1).",
 )
+flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0's "
+                    "coordinator (default: JAX_COORDINATOR_ADDRESS or auto-detected).")  # fmt: skip
+flags.DEFINE_integer("num_processes", None, "With --distributed: the number of processes "
+                     "(default: auto-detected, e.g. under SLURM).")  # fmt: skip
+flags.DEFINE_integer("process_id", None, "With --distributed: this process's id, 0..N-1 "
+                     "(default: auto-detected).")  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
@@ -40,8 +49,22 @@ def main(argv: list[str]) -> None:
 
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO.
 
+    given = [f"--{k}" for k in ("coordinator_address", "num_processes", "process_id")
+             if FLAGS[k].value is not None]  # fmt: skip
+    if given and not FLAGS.distributed:
+        raise app.UsageError(f"{', '.join(given)} need(s) --distributed")
     if FLAGS.distributed:
-        jax.distributed.initialize()
+        jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                                   num_processes=FLAGS.num_processes,
+                                   process_id=FLAGS.process_id)  # fmt: skip
+        from jax.experimental import multihost_utils
+
+        # The first collective sets up the CPU collectives (gloo), and that set-up gives up if
+        # the processes reach it more than 30 s apart, as they would at the first collect if
+        # one process loads the compiled program from the persistent cache and another
+        # compiles it (only process 0 writes cache entries). Later collectives wait as long
+        # as it takes, so meet once now, while the processes are in step.
+        multihost_utils.sync_global_devices("experiments.train: started")
     if FLAGS.compile_cache:
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(FLAGS.compile_cache))
     from experiments.lib.errors import UserError

@@ -10,6 +10,11 @@ Once a save has committed, the sha256 of every file of its items goes to STEP/sh
 restore first checks the files it reads against it, so damaged bytes are refused (naming the
 newest intact checkpoint) instead of restored. A checkpoint without that file (saved before it
 existed, or killed between the commit and its write) is restored unchecked.
+
+Multi-process runs: every process calls `save` and the restores (orbax writes each process's
+shards and synchronises the processes); only process 0 writes the scores file, and each
+process keeps the scores in memory (read once, when the Checkpointer is made), so no process
+reads a file that another is writing.
 """
 
 from __future__ import annotations
@@ -95,6 +100,11 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(create=create, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
         self.scores_path = os.path.join(self.directory, SCORES)
+        self.primary = jax.process_index() == 0
+        self._scores: dict[int, float] = {}
+        if os.path.exists(self.scores_path):
+            with open(self.scores_path) as f:
+                self._scores = {int(k): float(v) for k, v in json.load(f).items()}
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
@@ -104,10 +114,7 @@ class Checkpointer:
         return steps[-1] if steps else None
 
     def scores(self) -> dict[int, float]:
-        if not os.path.exists(self.scores_path):
-            return {}
-        with open(self.scores_path) as f:
-            return {int(k): float(v) for k, v in json.load(f).items()}
+        return dict(self._scores)
 
     def save(self, step: int, state: Any, meta: dict[str, Any], score: float | None) -> None:
         """Writes a checkpoint (replacing one of the same step), its digests and score, prunes.
@@ -218,10 +225,12 @@ class Checkpointer:
         for s in steps:
             if s not in keep:
                 self.manager.delete(s)
-        tmp = self.scores_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({str(s): v for s, v in sorted(scores.items()) if s in keep}, f)
-        os.replace(tmp, self.scores_path)
+        self._scores = {s: v for s, v in sorted(scores.items()) if s in keep}
+        if self.primary:
+            tmp = self.scores_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump({str(s): v for s, v in self._scores.items()}, f)
+            os.replace(tmp, self.scores_path)
 
     def best(self) -> int | None:
         live = {s: v for s, v in self.scores().items() if s in self.steps()}

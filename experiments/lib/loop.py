@@ -78,19 +78,28 @@ def init_state(
     env: Tetris, agent: Agent, key: jax.Array, *, num_envs: int, capacity: int, seq_len: int,
     memory_fraction: float, mesh: Mesh,
 ) -> LoopState:  # fmt: skip
-    """A fresh loop state placed on the mesh (replay allocated after a memory check)."""
-    k_agent, k_env, k_loop = jax.random.split(key, 3)
-    agent_state = jax.jit(agent.init)(k_agent)
-    env_state, ts = jax.jit(jax.vmap(env.reset))(jax.random.split(k_env, num_envs))
-    buf = replay.init(
-        replay_spec(env), capacity=capacity, num_envs=num_envs, seq_len=seq_len,
-        max_memory_fraction=memory_fraction,
-    )  # fmt: skip
-    state = LoopState(
-        agent=agent_state, env=env_state, last=ts, policy=agent.initial_carry(num_envs),
-        ep_return=jnp.zeros((num_envs,), jnp.float32), replay=buf, key=k_loop,
-    )  # fmt: skip
-    return jax.device_put(state, shardings(state, mesh))
+    """A fresh loop state, made on the mesh by one jitted program (replay allocated after a
+    memory check). Every process of a multi-process run computes the same state from the same
+    `key` and keeps only its own shards: nothing is made whole on one device and then split,
+    and no value is checked or sent across processes (`jax.device_put` onto devices of other
+    processes would all-gather every leaf to check that the processes agree)."""
+    impl = jax.random.key_impl(key)
+    key_data = np.asarray(jax.random.key_data(key))
+
+    def make() -> LoopState:
+        k_agent, k_env, k_loop = jax.random.split(jax.random.wrap_key_data(key_data, impl=impl), 3)
+        env_state, ts = jax.vmap(env.reset)(jax.random.split(k_env, num_envs))
+        buf = replay.init(
+            replay_spec(env), capacity=capacity, num_envs=num_envs, seq_len=seq_len,
+            max_memory_fraction=memory_fraction,
+        )  # fmt: skip
+        return LoopState(
+            agent=agent.init(k_agent), env=env_state, last=ts,
+            policy=agent.initial_carry(num_envs), ep_return=jnp.zeros((num_envs,), jnp.float32),
+            replay=buf, key=k_loop,
+        )  # fmt: skip
+
+    return jax.jit(make, out_shardings=shardings(jax.eval_shape(make), mesh))()
 
 
 def curriculum_boards(

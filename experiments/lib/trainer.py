@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
 from experiments.lib import build, loop, monitor, play, runs, world_model
 from experiments.lib import checkpoints as ckpt
@@ -39,14 +40,15 @@ class Counters:
     best_eval: float | None = None
 
 
-def install_signal_handlers(stop: dict[str, Any]) -> None:
-    """SIGINT/SIGTERM ask the loop to stop after the current iteration and save."""
+def install_signal_handlers(signals: dict[str, Any]) -> None:
+    """SIGINT/SIGTERM ask the loop to stop after the current iteration and save (the loop reads
+    `signals["signal"]`; with several processes, at its next agreement, `Trainer.agree`)."""
 
     def handler(signum, frame):
-        if stop.get("signal"):
+        if signals.get("signal"):
             raise KeyboardInterrupt  # A second signal: stop now.
-        stop["signal"] = signal.Signals(signum).name
-        print(f"\n{stop['signal']}: saving a checkpoint and stopping...", flush=True)
+        signals["signal"] = signal.Signals(signum).name
+        print(f"\n{signals['signal']}: saving a checkpoint and stopping...", flush=True)
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -75,8 +77,9 @@ class Trainer:
     def __init__(self, config: ml_collections.ConfigDict, workdir: str, *,
                  allow_config_change: bool = False, log=print):  # fmt: skip
         self.t_start = time.time()
-        self.log, self.workdir = log, workdir
         self.main = runs.is_main_process()
+        # Multi-process: only process 0 prints (the others would print the same lines).
+        self.log, self.workdir = (log if self.main else lambda _text: None), workdir
         self.lock: runs.WorkdirLock | None = None
         self.checkpoints: ckpt.Checkpointer | None = None
         self.metrics: monitor.MetricsLog | None = None
@@ -89,8 +92,8 @@ class Trainer:
         self.agent = build.make_agent(config, self.env)
         self.replay_bytes = build.check_replay_memory(config, loop.replay_spec(self.env))
         runs.check_config_change(workdir, self.plain, allow_config_change)
-        runs.check_workdir(workdir)
         if self.main:  # Only process 0 writes files besides its checkpoint shards.
+            runs.check_workdir(workdir)
             self.lock = runs.WorkdirLock(workdir)
             self.lock.acquire()
         try:
@@ -357,34 +360,53 @@ class Trainer:
                  f"{config.train_ratio}); replay {self.replay_bytes / 2**20:.1f} MiB per device; "
                  f"workdir {self.workdir}")  # fmt: skip
 
+    def agree(self, signals: dict[str, Any], stop: dict[str, Any]) -> bool:
+        """The decisions that every process must take at the same iteration (or the others wait
+        forever in the next collective): adds "signal" (a signal reached any process) and
+        "train_minutes" (the wall-clock budget is spent) to `stop`, and returns whether a
+        periodic checkpoint is due. Clocks are process 0's: the processes' clocks differ. With
+        several processes this is one small all-gather per iteration."""
+        flags = np.array([bool(signals.get("signal")),
+                          bool(self.budget_s) and self.wall_s() >= self.budget_s,
+                          time.time() - self.last_ckpt >= 60 * self.config.ckpt_minutes],
+                         np.int32)  # fmt: skip
+        if jax.process_count() > 1:
+            every = multihost_utils.process_allgather(flags)  # (processes, 3)
+            flags = np.array([every[:, 0].max(), every[0, 1], every[0, 2]])
+        if flags[0]:
+            stop["signal"] = signals.get("signal") or "on another process"
+        if flags[1]:
+            stop["train_minutes"] = True
+        return bool(flags[2])
+
     def run(self, *, max_iterations: int | None = None,
             install_signals: bool = False) -> dict[str, Any]:  # fmt: skip
         """Train to the end of the budget (or a stop); returns the final summary."""
         self.log_line_info()
-        stop: dict[str, Any] = {}
+        signals: dict[str, Any] = {}  # Written by the signal handlers at any time.
         if install_signals:
-            install_signal_handlers(stop)
+            install_signal_handlers(signals)
         try:
-            self._loop(stop, max_iterations)
-            final = self.finish(stop)
+            final = self.finish(self._loop(signals, max_iterations))
         except BaseException:
             self.close(quiet=True)  # The lock is freed whatever happened.
             raise
         self.close()
         return final
 
-    def _loop(self, stop: dict[str, Any], max_iterations: int | None) -> None:
+    def _loop(self, signals: dict[str, Any], max_iterations: int | None) -> dict[str, Any]:
+        """Iterates until the budget is spent or a stop; returns why it stopped."""
         config, c = self.config, self.c
+        stop: dict[str, Any] = {}  # Only `agree` and this loop write: the same on every process.
         its, first = 0, True
+        self.agree(signals, stop)  # A resumed run may have spent its budget already.
         while c.env_steps < config.total_env_steps and not stop:
-            if self.budget_s and self.wall_s() >= self.budget_s:
-                stop["train_minutes"] = True
-                break
             self.iterate()
             its += 1
             done = c.env_steps >= config.total_env_steps
             if max_iterations and its >= max_iterations:
                 stop["max_iterations"] = True
+            ckpt_due = self.agree(signals, stop)
             if first or done or stop or c.iterations % config.log_every == 0:
                 self.last_row = self.log_row()
                 if self.metrics is not None:
@@ -396,8 +418,9 @@ class Trainer:
                 first = False
                 if c.iterations % config.dashboard_every == 0:
                     self.log(monitor.dashboard_text(self.last_row))
-            if time.time() - self.last_ckpt >= 60 * config.ckpt_minutes and not (done or stop):
+            if ckpt_due and not (done or stop):
                 self.paused(self.save, "periodic")
+        return stop
 
     def finish(self, stop: dict[str, Any]) -> dict[str, Any]:
         """The final checkpoint (unless the latest is of this step), summary and log close."""
