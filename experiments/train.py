@@ -24,21 +24,36 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run folder (default: runs/<config file name>).")
 flags.DEFINE_bool("allow_config_change", False, "Resume even if the config differs.")
-flags.DEFINE_integer("max_iterations", 0, "Stop (with a checkpoint) after this many iterations "
-                     "of this invocation; 0 = run to total_env_steps.")  # fmt: skip
-flags.DEFINE_string("compile_cache", "~/.cache/tetris-dreamer-jax/xla",
-                    "Persistent XLA compilation cache ('' = off).")  # fmt: skip
+flags.DEFINE_integer(
+    "max_iterations",
+    0,
+    "Stop (with a checkpoint) after this many iterations "
+    "of this invocation; 0 = run to total_env_steps.",
+)
+flags.DEFINE_string(
+    "compile_cache",
+    "~/.cache/tetris-dreamer-jax/xla",
+    "Persistent XLA compilation cache ('' = off).",
+)
 flags.DEFINE_bool(
     "distributed",
     os.environ.get("JAX_DISTRIBUTED", "") == "1",
     "Call jax.distributed.initialize() first (multi-process; also JAX_DISTRIBUTED=1).",
 )
-flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0's "
-                    "coordinator (default: JAX_COORDINATOR_ADDRESS or auto-detected).")  # fmt: skip
-flags.DEFINE_integer("num_processes", None, "With --distributed: the number of processes "
-                     "(default: auto-detected, e.g. under SLURM).")  # fmt: skip
-flags.DEFINE_integer("process_id", None, "With --distributed: this process's id, 0..N-1 "
-                     "(default: auto-detected).")  # fmt: skip
+flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "With --distributed: host:port of process 0's "
+    "coordinator (default: JAX_COORDINATOR_ADDRESS or auto-detected).",
+)
+flags.DEFINE_integer(
+    "num_processes",
+    None,
+    "With --distributed: the number of processes (default: auto-detected, e.g. under SLURM).",
+)
+flags.DEFINE_integer(
+    "process_id", None, "With --distributed: this process's id, 0..N-1 (default: auto-detected)."
+)
 
 
 def main(argv: list[str]) -> None:
@@ -49,14 +64,19 @@ def main(argv: list[str]) -> None:
 
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO.
 
-    given = [f"--{k}" for k in ("coordinator_address", "num_processes", "process_id")
-             if FLAGS[k].value is not None]  # fmt: skip
+    given = [
+        f"--{k}"
+        for k in ("coordinator_address", "num_processes", "process_id")
+        if FLAGS[k].value is not None
+    ]
     if given and not FLAGS.distributed:
         raise app.UsageError(f"{', '.join(given)} need(s) --distributed")
     if FLAGS.distributed:
-        jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
-                                   num_processes=FLAGS.num_processes,
-                                   process_id=FLAGS.process_id)  # fmt: skip
+        jax.distributed.initialize(
+            coordinator_address=FLAGS.coordinator_address,
+            num_processes=FLAGS.num_processes,
+            process_id=FLAGS.process_id,
+        )
         from jax.experimental import multihost_utils
 
         # The first collective sets up the CPU collectives (gloo), and that set-up gives up if
@@ -75,8 +95,13 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("--config is required, e.g. --config=experiments/lines_only.py")
     workdir = FLAGS.workdir or os.path.join("runs", _config_name())
     try:
-        run(config, workdir, allow_config_change=FLAGS.allow_config_change,
-            max_iterations=FLAGS.max_iterations or None, install_signals=True)  # fmt: skip
+        run(
+            config,
+            workdir,
+            allow_config_change=FLAGS.allow_config_change,
+            max_iterations=FLAGS.max_iterations or None,
+            install_signals=True,
+        )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -115,8 +140,11 @@ def unknown_field(argv: list[str]) -> str | None:
             if part not in node:
                 fields = sorted(node.keys())
                 close = difflib.get_close_matches(part, fields, n=3, cutoff=0.5)
-                hint = (f"did you mean {', '.join(f'{where}.{c}' for c in close)}?" if close
-                        else f"its fields: {', '.join(fields)}")  # fmt: skip
+                hint = (
+                    f"did you mean {', '.join(f'{where}.{c}' for c in close)}?"
+                    if close
+                    else f"its fields: {', '.join(fields)}"
+                )
                 return f"--{name}: {where} has no field {part!r}; {hint}"
             node = node[part]
     return None

@@ -21,8 +21,15 @@ import zipfile
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ("pyproject.toml", "requirements.txt", "README.md", "LICENSE", "tetris_jax",
-           "dreamer_jax", "experiments")  # fmt: skip
+SOURCES = (
+    "pyproject.toml",
+    "requirements.txt",
+    "README.md",
+    "LICENSE",
+    "tetris_jax",
+    "dreamer_jax",
+    "experiments",
+)
 
 
 def _version() -> str:
@@ -44,20 +51,35 @@ def installed(tmp_path_factory):
     import setuptools
 
     major = int(setuptools.__version__.split(".")[0])
-    assert major >= 77, (f"setuptools {setuptools.__version__} cannot build this project "
-                         "(needs >= 77, requirements-dev.txt): run `make install`")  # fmt: skip
+    assert major >= 77, (
+        f"setuptools {setuptools.__version__} cannot build this project "
+        "(needs >= 77, requirements-dev.txt): run `make install`"
+    )
     tmp = tmp_path_factory.mktemp("packaging")
     src = tmp / "src"
     for name in SOURCES:
         path = os.path.join(ROOT, name)
         if os.path.isdir(path):
-            shutil.copytree(path, src / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))  # fmt: skip
+            shutil.copytree(
+                path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
         else:
             os.makedirs(src, exist_ok=True)
             shutil.copy(path, src / name)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-          "--no-index", "-w", str(tmp / "dist"), str(src)])  # fmt: skip
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp / "dist"),
+            str(src),
+        ]
+    )
     (wheel,) = (tmp / "dist").glob("*.whl")
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
@@ -66,8 +88,19 @@ def installed(tmp_path_factory):
     # The dependencies: this venv's site-packages, after the fresh venv's own.
     with open(os.path.join(site.stdout.strip(), "project_deps.pth"), "w") as f:
         f.write(sysconfig.get_paths()["purelib"] + "\n")
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
-          str(wheel)])  # fmt: skip
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ]
+    )
     outside = tmp / "elsewhere"
     outside.mkdir()
     return wheel, python, outside
@@ -81,27 +114,39 @@ def test_wheel_contents_and_import_from_outside(installed):
         names = set(z.namelist())
         info = f"tetris_dreamer_jax-{version}.dist-info"
         metadata = z.read(f"{info}/METADATA").decode()
-    for name in ("tetris_jax/__init__.py", "tetris_jax/env.py", "tetris_jax/rollout.py",
-                 "dreamer_jax/__init__.py", "dreamer_jax/agent.py", "experiments/__init__.py",
-                 "experiments/train.py", "experiments/debug.py", "experiments/lib/__init__.py",
-                 "experiments/lib/trainer.py", f"{info}/licenses/LICENSE"):  # fmt: skip
+    for name in (
+        "tetris_jax/__init__.py",
+        "tetris_jax/env.py",
+        "tetris_jax/rollout.py",
+        "dreamer_jax/__init__.py",
+        "dreamer_jax/agent.py",
+        "experiments/__init__.py",
+        "experiments/train.py",
+        "experiments/debug.py",
+        "experiments/lib/__init__.py",
+        "experiments/lib/trainer.py",
+        f"{info}/licenses/LICENSE",
+    ):
         assert name in names, sorted(names)
     assert not any(n.startswith("tests/") for n in names), sorted(names)
     assert re.search(r"^License-Expression: Apache-2.0$", metadata, re.M), metadata[:2000]
     assert re.search(r"^Requires-Dist: jax<0\.13,>=0\.10\.2$", metadata, re.M), metadata[:3000]
 
-    code = ("import json, dreamer_jax, experiments.lib.trainer, tetris_jax; "
-            "print(json.dumps({'tetris': tetris_jax.__version__, "
-            "'dreamer': dreamer_jax.__version__, 'file': tetris_jax.__file__, "
-            "'lib': experiments.lib.trainer.__file__}))")  # fmt: skip
+    code = (
+        "import json, dreamer_jax, experiments.lib.trainer, tetris_jax; "
+        "print(json.dumps({'tetris': tetris_jax.__version__, "
+        "'dreamer': dreamer_jax.__version__, 'file': tetris_jax.__file__, "
+        "'lib': experiments.lib.trainer.__file__}))"
+    )
     got = json.loads(_run([python, "-c", code], cwd=outside).stdout.strip().splitlines()[-1])
     assert got["tetris"] == got["dreamer"] == version, got
     venv = os.path.dirname(os.path.dirname(python))
     for key in ("file", "lib"):  # The installed copy, not the checkout.
         assert got[key].startswith(venv) and not got[key].startswith(ROOT + os.sep), got
     # absl's --helpshort exits with status 1.
-    help_text = _run([python, "-m", "experiments.train", "--helpshort"], check=False,
-                     cwd=outside).stdout  # fmt: skip
+    help_text = _run(
+        [python, "-m", "experiments.train", "--helpshort"], check=False, cwd=outside
+    ).stdout
     assert "--distributed" in help_text and "--num_processes" in help_text
 
 
@@ -114,10 +159,12 @@ def test_readme_snippet_runs_installed_as_pasted(installed):
     block = re.search(r"## Stepping 4096 boards at once\n\n```python\n(.*?)```", readme, re.S)
     assert block, "README section not found"
     (outside / "snippet.py").write_text(block.group(1))
-    console = ("import code, sys; c = code.InteractiveConsole(); "
-               "lines = open('snippet.py').read().splitlines() + ['']; "
-               "more = [c.push(line) for line in lines]; "
-               "sys.exit(1 if more[-1] else 0)")  # fmt: skip
+    console = (
+        "import code, sys; c = code.InteractiveConsole(); "
+        "lines = open('snippet.py').read().splitlines() + ['']; "
+        "more = [c.push(line) for line in lines]; "
+        "sys.exit(1 if more[-1] else 0)"
+    )
     out = _run([python, "-c", console], cwd=outside)
     assert "Traceback" not in out.stderr and "SyntaxError" not in out.stderr, out.stderr[-3000:]
     assert re.search(r"mean lines this episode: \d", out.stdout), out.stdout[-2000:]

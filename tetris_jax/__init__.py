@@ -13,8 +13,9 @@ def _version() -> str:
     import os
     import tomllib
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "pyproject.toml")  # fmt: skip
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml"
+    )
     if os.path.exists(path):
         with open(path, "rb") as f:
             project = tomllib.load(f).get("project", {})

@@ -39,9 +39,13 @@ ITEMS = ("state", "params", "meta")
 
 def _to_tree(state: Any, save_replay: bool) -> dict[str, Any]:
     tree = {
-        "agent": state.agent, "env": state.env, "last": state.last, "policy": state.policy,
-        "ep_return": state.ep_return, "key": jax.random.key_data(state.key),
-    }  # fmt: skip
+        "agent": state.agent,
+        "env": state.env,
+        "last": state.last,
+        "policy": state.policy,
+        "ep_return": state.ep_return,
+        "key": jax.random.key_data(state.key),
+    }
     if save_replay:
         tree["replay"] = state.replay
     return tree
@@ -67,8 +71,11 @@ def _tree_bytes(tree: Any) -> int:
 
 
 def _dir_bytes(path: str) -> int:
-    return sum(os.path.getsize(os.path.join(root, name))
-               for root, _, files in os.walk(path) for name in files)  # fmt: skip
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, files in os.walk(path)
+        for name in files
+    )
 
 
 def _is_disk_full(err: BaseException) -> bool:
@@ -91,8 +98,9 @@ def _mib(n: float) -> str:
 class Checkpointer:
     """Save / restore / prune the checkpoints of one workdir."""
 
-    def __init__(self, workdir: str, *, keep_last: int = 3, save_replay: bool = True,
-                 create: bool = True):  # fmt: skip
+    def __init__(
+        self, workdir: str, *, keep_last: int = 3, save_replay: bool = True, create: bool = True
+    ):
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
         if not create and not os.path.isdir(self.directory):
             raise UserError(f"no checkpoints: {self.directory} does not exist (train first)")
@@ -151,12 +159,14 @@ class Checkpointer:
                 raise
             for tmp in glob.glob(os.path.join(self.directory, f"{step}.orbax-checkpoint-tmp*")):
                 shutil.rmtree(tmp, ignore_errors=True)
-            self._disk_full(step, need, basis, shutil.disk_usage(self.directory).free,
-                            latest)  # fmt: skip
+            self._disk_full(step, need, basis, shutil.disk_usage(self.directory).free, latest)
 
     def _disk_full(self, step: int, need: int, basis: str, free: int, latest: int | None):
-        kept = ("no earlier checkpoint" if latest is None
-                else f"the last good checkpoint {self.directory}/{latest} is kept")  # fmt: skip
+        kept = (
+            "no earlier checkpoint"
+            if latest is None
+            else f"the last good checkpoint {self.directory}/{latest} is kept"
+        )
         raise UserError(
             f"no space left on device for checkpoint {step} in {self.directory}: it needs about "
             f"{_mib(need)} ({basis}) and {_mib(free)} are free; {kept}. Free some space (or "
@@ -207,14 +217,18 @@ class Checkpointer:
         older = [s for s in self.steps() if s < step]
         intact = next((s for s in reversed(older) if self.damaged(s, items) is None), None)
         if intact is None:
-            tail = (f"no intact checkpoint is left: delete {self.directory} to start over, or "
-                    f"use another --workdir")  # fmt: skip
+            tail = (
+                f"no intact checkpoint is left: delete {self.directory} to start over, or "
+                f"use another --workdir"
+            )
         else:
             newer = [s for s in self.steps() if s > intact]
             tail = f"the newest intact checkpoint is {intact}: {advice(intact, newer)}"
-        raise UserError(f"checkpoint {step} in {self.directory} cannot be restored: {bad} is "
-                        f"corrupt (its sha256 differs from the one recorded at save); "
-                        f"{tail}")  # fmt: skip
+        raise UserError(
+            f"checkpoint {step} in {self.directory} cannot be restored: {bad} is "
+            f"corrupt (its sha256 differs from the one recorded at save); "
+            f"{tail}"
+        )
 
     def _prune(self, scores: dict[int, float]) -> None:
         steps = self.steps()
@@ -243,8 +257,9 @@ class Checkpointer:
         if step is None:
             return steps[-1]
         if step not in steps:
-            raise UserError(f"--step={step}: no such checkpoint in {self.directory}; "
-                            f"available: {steps}")  # fmt: skip
+            raise UserError(
+                f"--step={step}: no such checkpoint in {self.directory}; available: {steps}"
+            )
         return step
 
     def restore_state(self, state: Any, step: int | None = None) -> tuple[Any, dict, bool]:
@@ -260,36 +275,48 @@ class Checkpointer:
         has_replay = bool(meta.get("has_replay", False))
         target = _abstract(_to_tree(state, has_replay))
         try:
-            out = self.manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(target)))  # fmt: skip
+            out = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+            )
         except Exception as err:  # noqa: BLE001 - orbax raises many types for damaged files.
-            raise UserError(f"checkpoint {step} in {self.directory} cannot be restored "
-                            f"(corrupt, or from a different config): {err}") from err  # fmt: skip
+            raise UserError(
+                f"checkpoint {step} in {self.directory} cannot be restored "
+                f"(corrupt, or from a different config): {err}"
+            ) from err
         tree = out["state"]
         state = state.replace(
-            agent=tree["agent"], env=tree["env"], last=tree["last"], policy=tree["policy"],
-            ep_return=tree["ep_return"], key=jax.random.wrap_key_data(tree["key"]),
+            agent=tree["agent"],
+            env=tree["env"],
+            last=tree["last"],
+            policy=tree["policy"],
+            ep_return=tree["ep_return"],
+            key=jax.random.wrap_key_data(tree["key"]),
             replay=tree["replay"] if has_replay else state.replay,
-        )  # fmt: skip
+        )
         return state, meta, has_replay
 
     def restore_meta(self, step: int) -> dict[str, Any]:
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
         except Exception as err:  # noqa: BLE001
-            raise UserError(f"checkpoint {step} in {self.directory}: metadata unreadable "
-                            f"(corrupt checkpoint?): {err}") from err  # fmt: skip
+            raise UserError(
+                f"checkpoint {step} in {self.directory}: metadata unreadable "
+                f"(corrupt checkpoint?): {err}"
+            ) from err
         return dict(out["meta"])
 
     def restore_params(self, abstract_params: Any, step: int | None = None) -> tuple[Any, int]:
         step = self._check_step(step)
         self._verify(step, ("params",), lambda intact, newer: f"pass --step={intact}")
         try:
-            out = self.manager.restore(step, args=ocp.args.Composite(
-                params=ocp.args.StandardRestore(abstract_params)))  # fmt: skip
+            out = self.manager.restore(
+                step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params))
+            )
         except Exception as err:  # noqa: BLE001
-            raise UserError(f"checkpoint {step} in {self.directory} cannot be restored "
-                            f"(corrupt, or from a different config): {err}") from err  # fmt: skip
+            raise UserError(
+                f"checkpoint {step} in {self.directory} cannot be restored "
+                f"(corrupt, or from a different config): {err}"
+            ) from err
         return out["params"], step
 
     def close(self) -> None:

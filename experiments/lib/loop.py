@@ -67,17 +67,27 @@ def shardings(state: LoopState, mesh: Mesh) -> LoopState:
     per_env = lambda tree: jax.tree.map(lambda _: split, tree)
     whole = lambda tree: jax.tree.map(lambda _: rep, tree)
     return LoopState(
-        agent=whole(state.agent), env=per_env(state.env), last=per_env(state.last),
-        policy=per_env(state.policy), ep_return=split,
+        agent=whole(state.agent),
+        env=per_env(state.env),
+        last=per_env(state.last),
+        policy=per_env(state.policy),
+        ep_return=split,
         replay=state.replay.replace(data=per_env(state.replay.data), head=rep, size=rep),
         key=rep,
-    )  # fmt: skip
+    )
 
 
 def init_state(
-    env: Tetris, agent: Agent, key: jax.Array, *, num_envs: int, capacity: int, seq_len: int,
-    memory_fraction: float, mesh: Mesh,
-) -> LoopState:  # fmt: skip
+    env: Tetris,
+    agent: Agent,
+    key: jax.Array,
+    *,
+    num_envs: int,
+    capacity: int,
+    seq_len: int,
+    memory_fraction: float,
+    mesh: Mesh,
+) -> LoopState:
     """A fresh loop state, made on the mesh by one jitted program (replay allocated after a
     memory check). Every process of a multi-process run computes the same state from the same
     `key` and keeps only its own shards: nothing is made whole on one device and then split,
@@ -90,14 +100,21 @@ def init_state(
         k_agent, k_env, k_loop = jax.random.split(jax.random.wrap_key_data(key_data, impl=impl), 3)
         env_state, ts = jax.vmap(env.reset)(jax.random.split(k_env, num_envs))
         buf = replay.init(
-            replay_spec(env), capacity=capacity, num_envs=num_envs, seq_len=seq_len,
+            replay_spec(env),
+            capacity=capacity,
+            num_envs=num_envs,
+            seq_len=seq_len,
             max_memory_fraction=memory_fraction,
-        )  # fmt: skip
+        )
         return LoopState(
-            agent=agent.init(k_agent), env=env_state, last=ts,
-            policy=agent.initial_carry(num_envs), ep_return=jnp.zeros((num_envs,), jnp.float32),
-            replay=buf, key=k_loop,
-        )  # fmt: skip
+            agent=agent.init(k_agent),
+            env=env_state,
+            last=ts,
+            policy=agent.initial_carry(num_envs),
+            ep_return=jnp.zeros((num_envs,), jnp.float32),
+            replay=buf,
+            key=k_loop,
+        )
 
     return jax.jit(make, out_shardings=shardings(jax.eval_shape(make), mesh))()
 
@@ -121,9 +138,15 @@ def max_curriculum_rows(env_steps: jax.Array, *, max_rows: int, anneal_steps: in
 
 
 def make_collect(
-    env: Tetris, agent: Agent, *, num_envs: int, steps: int, curriculum: dict[str, Any] | None,
-    mesh: Mesh, state_shardings: LoopState,
-):  # fmt: skip
+    env: Tetris,
+    agent: Agent,
+    *,
+    num_envs: int,
+    steps: int,
+    curriculum: dict[str, Any] | None,
+    mesh: Mesh,
+    state_shardings: LoopState,
+):
     """Jitted collect(state, env_steps) -> (state, stats); `state` is donated."""
     split = NamedSharding(mesh, P("data"))
 
@@ -131,35 +154,46 @@ def make_collect(
         key, k_board, k_roll = jax.random.split(state.key, 3)
         boards = None
         if curriculum is not None:
-            top = max_curriculum_rows(env_steps, max_rows=curriculum["max_rows"],
-                                      anneal_steps=curriculum["anneal_steps"])  # fmt: skip
-            boards = curriculum_boards(k_board, num_envs, env.height, env.width, top,
-                                       curriculum["holes_per_row"])  # fmt: skip
+            top = max_curriculum_rows(
+                env_steps, max_rows=curriculum["max_rows"], anneal_steps=curriculum["anneal_steps"]
+            )
+            boards = curriculum_boards(
+                k_board, num_envs, env.height, env.width, top, curriculum["holes_per_row"]
+            )
             boards = jax.lax.with_sharding_constraint(boards, split)
 
         def body(c: Collecting, _):
             r, tr = rollout.step(env, act, c.rollout, auto_reset=True, boards=boards)
             last, ts = tr.ts, tr.next_ts
             row = policies.observation_fields(last.observation)
-            row.update(action=tr.action, reward=last.reward, is_first=last.is_first,
-                       is_last=last.is_last, is_terminal=last.is_terminal)  # fmt: skip
+            row.update(
+                action=tr.action,
+                reward=last.reward,
+                is_first=last.is_first,
+                is_last=last.is_last,
+                is_terminal=last.is_terminal,
+            )
             ret = jnp.where(ts.is_first, 0.0, c.ep_return + ts.reward)
             end = ts.is_last
             m = ts.metrics
             ended = lambda x: jnp.sum(jnp.where(end, x, 0).astype(jnp.float32))
             stats = {
-                "episodes": ended(1), "ep_return_sum": ended(ret),
-                "ep_length_sum": ended(m["steps"]), "ep_lines_sum": ended(m["total_lines"]),
-                "ep_pieces_sum": ended(m["pieces_placed"]), "ep_score_sum": ended(m["score"]),
+                "episodes": ended(1),
+                "ep_return_sum": ended(ret),
+                "ep_length_sum": ended(m["steps"]),
+                "ep_lines_sum": ended(m["total_lines"]),
+                "ep_pieces_sum": ended(m["pieces_placed"]),
+                "ep_score_sum": ended(m["score"]),
                 "ep_lines_max": jnp.max(jnp.where(end, m["total_lines"], 0)).astype(jnp.float32),
                 "lines": jnp.sum(m["lines_cleared"]).astype(jnp.float32),
                 "reward": jnp.sum(ts.reward),
-            }  # fmt: skip
+            }
             return Collecting(r, ret), (row, stats)
 
         act = policies.agent_policy(agent, state.agent.params, "sample")
-        start = rollout.Rollout(state.env, state.last, state.policy,
-                                jnp.zeros((num_envs,), bool), k_roll, jnp.int32(0))  # fmt: skip
+        start = rollout.Rollout(
+            state.env, state.last, state.policy, jnp.zeros((num_envs,), bool), k_roll, jnp.int32(0)
+        )
         c, (rows, stats) = jax.lax.scan(body, Collecting(start, state.ep_return), None, steps)
         rows = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)  # (T, N, ...) -> (N, T, ...)
         buf = replay.add_sequence(state.replay, rows)
@@ -168,17 +202,23 @@ def make_collect(
             stats["curriculum_rows"] = top.astype(jnp.float32)
         stats["replay_fill"] = replay.fill_fraction(buf)
         r = c.rollout
-        new = state.replace(env=r.states, last=r.ts, policy=r.carry, ep_return=c.ep_return,
-                            replay=buf, key=key)  # fmt: skip
+        new = state.replace(
+            env=r.states, last=r.ts, policy=r.carry, ep_return=c.ep_return, replay=buf, key=key
+        )
         return new, stats
 
     return jax.jit(collect, donate_argnums=0, out_shardings=(state_shardings, None))
 
 
 def make_train(
-    agent: Agent, *, batch_size: int, seq_len: int, num_updates: int, mesh: Mesh,
+    agent: Agent,
+    *,
+    batch_size: int,
+    seq_len: int,
+    num_updates: int,
+    mesh: Mesh,
     state_shardings: LoopState,
-):  # fmt: skip
+):
     """Jitted train(state) -> (state, mean metrics) doing `num_updates` updates; donated."""
     split = NamedSharding(mesh, P("data"))
 
@@ -214,9 +254,22 @@ def make_step_fns(config, env: Tetris, agent: Agent, state: LoopState, mesh: Mes
     wiring."""
     shard = shardings(state, mesh)
     curriculum = dict(config.curriculum) if config.curriculum.enabled else None
-    collect = make_collect(env, agent, num_envs=config.num_envs, steps=config.collect_steps,
-                           curriculum=curriculum, mesh=mesh, state_shardings=shard)  # fmt: skip
+    collect = make_collect(
+        env,
+        agent,
+        num_envs=config.num_envs,
+        steps=config.collect_steps,
+        curriculum=curriculum,
+        mesh=mesh,
+        state_shardings=shard,
+    )
     chunk, calls = plan_updates(config)
-    train = make_train(agent, batch_size=config.batch_size, seq_len=config.seq_len,
-                       num_updates=chunk, mesh=mesh, state_shardings=shard)  # fmt: skip
+    train = make_train(
+        agent,
+        batch_size=config.batch_size,
+        seq_len=config.seq_len,
+        num_updates=chunk,
+        mesh=mesh,
+        state_shardings=shard,
+    )
     return collect, train, chunk, calls

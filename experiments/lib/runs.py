@@ -124,8 +124,10 @@ def load_checkpoint(workdir: str | None, checkpoint: str | None, step: int | Non
     # Restored onto this process's first device, whatever the devices that saved them (a
     # multi-process run saves its params replicated over all processes' devices).
     here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
-                            jax.eval_shape(agent.init, jax.random.key(0)).params)  # fmt: skip
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
+        jax.eval_shape(agent.init, jax.random.key(0)).params,
+    )
     if checkpoint:
         params = ckpt.load_exported(checkpoint, abstract)
         info_path = os.path.join(checkpoint, "export.json")

@@ -62,8 +62,9 @@ def first_non_finite(metrics: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def window_rates(window: tuple[float, int, int, float], now: float, env_steps: int,
-                 updates: int, paused_s: float) -> tuple[float, float]:  # fmt: skip
+def window_rates(
+    window: tuple[float, int, int, float], now: float, env_steps: int, updates: int, paused_s: float
+) -> tuple[float, float]:
     """(env steps/s, updates/s) since `window` = (time, env steps, updates, paused seconds) at
     its start, the seconds paused since (compiles, checkpoints) left out."""
     t0, steps0, updates0, paused0 = window
@@ -74,8 +75,14 @@ def window_rates(window: tuple[float, int, int, float], now: float, env_steps: i
 class Trainer:
     """One training run in `workdir`: checked and restored on construction."""
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str, *,
-                 allow_config_change: bool = False, log=print):  # fmt: skip
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        workdir: str,
+        *,
+        allow_config_change: bool = False,
+        log=print,
+    ):
         self.t_start = time.time()
         self.main = runs.is_main_process()
         # Multi-process: only process 0 prints (the others would print the same lines).
@@ -108,20 +115,28 @@ class Trainer:
         log = self.log
         self.mesh = loop.make_mesh()
         self.state = loop.init_state(
-            self.env, self.agent, jax.random.key(config.seed), num_envs=config.num_envs,
-            capacity=config.replay_capacity, seq_len=config.seq_len, memory_fraction=1.0,
+            self.env,
+            self.agent,
+            jax.random.key(config.seed),
+            num_envs=config.num_envs,
+            capacity=config.replay_capacity,
+            seq_len=config.seq_len,
+            memory_fraction=1.0,
             mesh=self.mesh,
-        )  # fmt: skip
-        self.checkpoints = ckpt.Checkpointer(workdir, keep_last=config.keep_last,
-                                             save_replay=config.save_replay)  # fmt: skip
+        )
+        self.checkpoints = ckpt.Checkpointer(
+            workdir, keep_last=config.keep_last, save_replay=config.save_replay
+        )
         self.c = Counters()
         latest = self.checkpoints.latest()
         if latest is not None:
             self.state, meta, had_replay = self.checkpoints.restore_state(self.state, latest)
             self.c = Counters(**meta["counters"])
-            log(f"resumed from {self.checkpoints.directory}/{latest}: env step "
+            log(
+                f"resumed from {self.checkpoints.directory}/{latest}: env step "
                 f"{self.c.env_steps:,}, update {self.c.updates:,}"
-                + ("" if had_replay else " (replay not saved: empty)"))  # fmt: skip
+                + ("" if had_replay else " (replay not saved: empty)")
+            )
         if self.main:
             runs.dump_json(os.path.join(workdir, runs.CONFIG_JSON), self.plain)
             # Rows logged after the resumed checkpoint (by a run killed before its next one)
@@ -194,8 +209,9 @@ class Trainer:
     def iterate(self) -> bool:
         """One collect and the train calls it pays for; returns whether an update ran."""
         c = self.c
-        self.state, cstats = self.call("collect", self.collect, self.state,
-                                       jnp.float32(c.env_steps))  # fmt: skip
+        self.state, cstats = self.call(
+            "collect", self.collect, self.state, jnp.float32(c.env_steps)
+        )
         if self.pending_collect:
             # At most two iterations in flight: a signal or a log line is not queued behind
             # many iterations of dispatched work.
@@ -236,13 +252,17 @@ class Trainer:
         c, config = self.c, self.config
         cs = jax.device_get(self.pending_collect)
         now = time.time()
-        env_rate, update_rate = window_rates(self.window, now, c.env_steps, c.updates,
-                                             self.paused_s)  # fmt: skip
+        env_rate, update_rate = window_rates(
+            self.window, now, c.env_steps, c.updates, self.paused_s
+        )
         row: dict[str, Any] = {
-            "env_steps": c.env_steps, "iteration": c.iterations, "updates": c.updates,
+            "env_steps": c.env_steps,
+            "iteration": c.iterations,
+            "updates": c.updates,
             "wall_s": c.train_s + (now - self.t_start),
-            "env_steps_per_s": env_rate, "updates_per_s": update_rate,
-        }  # fmt: skip
+            "env_steps_per_s": env_rate,
+            "updates_per_s": update_rate,
+        }
         row["replayed_steps_per_s"] = row["updates_per_s"] * config.batch_size * config.seq_len
         if cs:
             tot = {k: float(sum(float(s[k]) for s in cs)) for k in cs[0] if not k.endswith("_max")}
@@ -283,9 +303,14 @@ class Trainer:
         config = self.config
         if not config.eval_episodes:
             return None
-        games = play.play_agent(self.eval_env, self.agent, self.state.agent.params,
-                                jax.random.key(config.seed), num_games=config.eval_episodes,
-                                max_pieces=config.eval_max_pieces)  # fmt: skip
+        games = play.play_agent(
+            self.eval_env,
+            self.agent,
+            self.state.agent.params,
+            jax.random.key(config.seed),
+            num_games=config.eval_episodes,
+            max_pieces=config.eval_max_pieces,
+        )
         return play.stats(games)
 
     def world_model_metrics(self) -> dict[str, float]:
@@ -294,10 +319,14 @@ class Trainer:
         config = self.config
         if not config.wm_episodes:
             return {}
-        report = world_model.measure(self.agent, self.state.agent.params, self.eval_env,
-                                     jax.random.key(config.seed + 1),
-                                     episodes=config.wm_episodes,
-                                     max_pieces=config.wm_max_pieces)  # fmt: skip
+        report = world_model.measure(
+            self.agent,
+            self.state.agent.params,
+            self.eval_env,
+            jax.random.key(config.seed + 1),
+            episodes=config.wm_episodes,
+            max_pieces=config.wm_max_pieces,
+        )
         return world_model.flat_metrics(report)
 
     def save(self, reason: str) -> None:
@@ -310,10 +339,15 @@ class Trainer:
         if ev is not None and (c.best_eval is None or ev["lines_mean"] > c.best_eval):
             c.best_eval = ev["lines_mean"]
         counters = dataclasses.replace(c, train_s=self.wall_s())
-        meta = {"counters": dataclasses.asdict(counters), "config": self.plain,
-                "has_replay": bool(self.config.save_replay), "reason": reason}  # fmt: skip
-        self.checkpoints.save(c.env_steps, self.state, meta,
-                              None if ev is None else ev["lines_mean"])  # fmt: skip
+        meta = {
+            "counters": dataclasses.asdict(counters),
+            "config": self.plain,
+            "has_replay": bool(self.config.save_replay),
+            "reason": reason,
+        }
+        self.checkpoints.save(
+            c.env_steps, self.state, meta, None if ev is None else ev["lines_mean"]
+        )
         self.last_ckpt = time.time()
         if self.metrics is not None:
             for k, v in wm.items():
@@ -322,43 +356,76 @@ class Trainer:
                 row = {f"eval/{k}": v for k, v in ev.items()}
                 for k, v in row.items():
                     self.metrics.tb.add_scalar(k, v, global_step=c.env_steps)
-                monitor.append_eval(self.workdir, {"env_steps": c.env_steps, **row, **wm,
-                                                   "updates": c.updates,
-                                                   "wall_s": counters.train_s})  # fmt: skip
+                monitor.append_eval(
+                    self.workdir,
+                    {
+                        "env_steps": c.env_steps,
+                        **row,
+                        **wm,
+                        "updates": c.updates,
+                        "wall_s": counters.train_s,
+                    },
+                )
             self.metrics.flush()
             monitor.write_dashboard(self.workdir, self.metrics.rows)
             monitor.write_summary(self.workdir, self.summary(ev))
-        self.log(f"checkpoint {c.env_steps:,} ({reason})"
-                 + ("" if ev is None else f"; eval lines/game {ev['lines_mean']:.2f}"))  # fmt: skip
+        self.log(
+            f"checkpoint {c.env_steps:,} ({reason})"
+            + ("" if ev is None else f"; eval lines/game {ev['lines_mean']:.2f}")
+        )
 
     def summary(self, ev: dict[str, float] | None) -> dict[str, Any]:
         c, last = self.c, self.last_row
         return {
-            "training": {"config": self.plain, "workdir": os.path.abspath(self.workdir),
-                         "env_steps": c.env_steps, "updates": c.updates,
-                         "iterations": c.iterations, "episodes": c.episodes,
-                         "wall_s": self.wall_s(), "devices": [str(d) for d in jax.devices()],
-                         "backend": jax.default_backend(), "jax": jax.__version__,
-                         "checkpoints": self.checkpoints.steps(),
-                         "best_checkpoint": self.checkpoints.best()},
-            "performance": {k: last.get(k) for k in
-                            ("env_steps_per_s", "updates_per_s", "replayed_steps_per_s")},
-            "learning": {"lines_total": c.lines_total, "best_eval_lines": c.best_eval,
-                         "last_eval": ev, **{k: last.get(k) for k in (
-                             "ep_return", "ep_lines", "ep_pieces", "ep_length", "loss/total",
-                             "loss/world_model", "loss/policy", "actor/entropy")}},
-        }  # fmt: skip
+            "training": {
+                "config": self.plain,
+                "workdir": os.path.abspath(self.workdir),
+                "env_steps": c.env_steps,
+                "updates": c.updates,
+                "iterations": c.iterations,
+                "episodes": c.episodes,
+                "wall_s": self.wall_s(),
+                "devices": [str(d) for d in jax.devices()],
+                "backend": jax.default_backend(),
+                "jax": jax.__version__,
+                "checkpoints": self.checkpoints.steps(),
+                "best_checkpoint": self.checkpoints.best(),
+            },
+            "performance": {
+                k: last.get(k) for k in ("env_steps_per_s", "updates_per_s", "replayed_steps_per_s")
+            },
+            "learning": {
+                "lines_total": c.lines_total,
+                "best_eval_lines": c.best_eval,
+                "last_eval": ev,
+                **{
+                    k: last.get(k)
+                    for k in (
+                        "ep_return",
+                        "ep_lines",
+                        "ep_pieces",
+                        "ep_length",
+                        "loss/total",
+                        "loss/world_model",
+                        "loss/policy",
+                        "actor/entropy",
+                    )
+                },
+            },
+        }
 
     # -- the loop ------------------------------------------------------------------------------
 
     def log_line_info(self) -> None:
         config = self.config
-        self.log(f"{jax.device_count()} {jax.default_backend()} device(s); {config.num_envs} envs "
-                 f"x {config.collect_steps} steps per collect; {self.chunk} update(s) of "
-                 f"{config.batch_size}x{config.seq_len} per train call, "
-                 f"{self.calls_per_iter:.3g} calls per iteration (train ratio "
-                 f"{config.train_ratio}); replay {self.replay_bytes / 2**20:.1f} MiB per device; "
-                 f"workdir {self.workdir}")  # fmt: skip
+        self.log(
+            f"{jax.device_count()} {jax.default_backend()} device(s); {config.num_envs} envs "
+            f"x {config.collect_steps} steps per collect; {self.chunk} update(s) of "
+            f"{config.batch_size}x{config.seq_len} per train call, "
+            f"{self.calls_per_iter:.3g} calls per iteration (train ratio "
+            f"{config.train_ratio}); replay {self.replay_bytes / 2**20:.1f} MiB per device; "
+            f"workdir {self.workdir}"
+        )
 
     def agree(self, signals: dict[str, Any], stop: dict[str, Any]) -> bool:
         """The decisions that every process must take at the same iteration (or the others wait
@@ -366,10 +433,14 @@ class Trainer:
         "train_minutes" (the wall-clock budget is spent) to `stop`, and returns whether a
         periodic checkpoint is due. Clocks are process 0's: the processes' clocks differ. With
         several processes this is one small all-gather per iteration."""
-        flags = np.array([bool(signals.get("signal")),
-                          bool(self.budget_s) and self.wall_s() >= self.budget_s,
-                          time.time() - self.last_ckpt >= 60 * self.config.ckpt_minutes],
-                         np.int32)  # fmt: skip
+        flags = np.array(
+            [
+                bool(signals.get("signal")),
+                bool(self.budget_s) and self.wall_s() >= self.budget_s,
+                time.time() - self.last_ckpt >= 60 * self.config.ckpt_minutes,
+            ],
+            np.int32,
+        )
         if jax.process_count() > 1:
             every = multihost_utils.process_allgather(flags)  # (processes, 3)
             flags = np.array([every[:, 0].max(), every[0, 1], every[0, 2]])
@@ -379,8 +450,9 @@ class Trainer:
             stop["train_minutes"] = True
         return bool(flags[2])
 
-    def run(self, *, max_iterations: int | None = None,
-            install_signals: bool = False) -> dict[str, Any]:  # fmt: skip
+    def run(
+        self, *, max_iterations: int | None = None, install_signals: bool = False
+    ) -> dict[str, Any]:
         """Train to the end of the budget (or a stop); returns the final summary."""
         self.log_line_info()
         signals: dict[str, Any] = {}  # Written by the signal handlers at any time.
@@ -411,10 +483,10 @@ class Trainer:
                 self.last_row = self.log_row()
                 if self.metrics is not None:
                     self.metrics.append(self.last_row)
-                self.log(monitor.progress_line(self.last_row, config.total_env_steps,
-                                               self.budget_s)
-                         + (f" | first line after {time.time() - self.t_start:.0f}s"
-                            if first else ""))  # fmt: skip
+                self.log(
+                    monitor.progress_line(self.last_row, config.total_env_steps, self.budget_s)
+                    + (f" | first line after {time.time() - self.t_start:.0f}s" if first else "")
+                )
                 first = False
                 if c.iterations % config.dashboard_every == 0:
                     self.log(monitor.dashboard_text(self.last_row))
@@ -442,17 +514,23 @@ class Trainer:
                 monitor.write_dashboard(self.workdir, self.metrics.rows)
             scores = self.checkpoints.scores()
             last_eval = scores[max(scores)] if scores else None
-            monitor.write_summary(self.workdir, {**final, "learning": {
-                **final["learning"], "last_eval": last_eval}})  # fmt: skip
+            monitor.write_summary(
+                self.workdir, {**final, "learning": {**final["learning"], "last_eval": last_eval}}
+            )
         if not reason.startswith("end"):
-            self.log(f"{reason}; re-run the same command to resume from env step "
-                     f"{c.env_steps:,}.")  # fmt: skip
+            self.log(f"{reason}; re-run the same command to resume from env step {c.env_steps:,}.")
         return final
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *, allow_config_change: bool = False,
-        max_iterations: int | None = None, install_signals: bool = False,
-        log=print) -> dict[str, Any]:  # fmt: skip
+def run(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    allow_config_change: bool = False,
+    max_iterations: int | None = None,
+    install_signals: bool = False,
+    log=print,
+) -> dict[str, Any]:
     """Train (or resume) in `workdir`; returns the final summary."""
     trainer = Trainer(config, workdir, allow_config_change=allow_config_change, log=log)
     return trainer.run(max_iterations=max_iterations, install_signals=install_signals)

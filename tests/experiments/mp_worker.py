@@ -40,16 +40,20 @@ def run_and_dump(self: trainer.Trainer, **kwargs):
     agent = jax.tree.leaves(self.state.agent)
     env = jax.tree.leaves(self.state.env)[0]
     info = {
-        "process": jax.process_index(), "processes": jax.process_count(),
-        "devices": jax.device_count(), "local_devices": jax.local_device_count(),
+        "process": jax.process_index(),
+        "processes": jax.process_count(),
+        "devices": jax.device_count(),
+        "local_devices": jax.local_device_count(),
         "agent_sha256": sha256(self.state.agent),
-        "params_sha256": sha256(self.state.agent.params), "env_steps": self.c.env_steps,
-        "updates": self.c.updates, "stopped": out["stopped"],
+        "params_sha256": sha256(self.state.agent.params),
+        "env_steps": self.c.env_steps,
+        "updates": self.c.updates,
+        "stopped": out["stopped"],
         "agent_devices": sorted({len(x.sharding.device_set) for x in agent}),
         "agent_replicated": all(x.sharding.is_fully_replicated for x in agent),
         "global_envs": env.shape[0],
         "local_envs": sum(s.data.shape[0] for s in env.addressable_shards),
-    }  # fmt: skip
+    }
     with open(os.environ["MP_DIGEST"], "w") as f:
         json.dump(info, f)
     return out

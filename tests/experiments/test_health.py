@@ -32,9 +32,7 @@ def test_config_diff_lists_fields(debug_config):
     a["agent"]["repval_full"] = None
     assert runs.config_diff(a, runs.to_plain(debug_config)) == diff
     a["agent"]["repval_full"] = True
-    assert "agent.repval_full: True -> <absent>" in runs.config_diff(
-        a, runs.to_plain(debug_config)
-    )
+    assert "agent.repval_full: True -> <absent>" in runs.config_diff(a, runs.to_plain(debug_config))
 
 
 def test_train_ratio_plan(debug_config):

@@ -54,18 +54,27 @@ def _launch(tmp_path, workdir: str, name: str, on_line=None) -> tuple[list[str],
     port = _free_port()
     procs, logs = [], []
     for i in range(2):
-        cmd = [sys.executable, WORKER, "--config=experiments/debug.py", f"--workdir={workdir}",
-               f"--compile_cache={CACHE}", "--distributed",
-               f"--coordinator_address=localhost:{port}", "--num_processes=2",
-               f"--process_id={i}"]  # fmt: skip
-        env = subprocess_env(MP_DIGEST=str(tmp_path / f"{name}_{i}.json"), PYTHONPATH=ROOT,
-                             PYTHONUNBUFFERED="1")  # fmt: skip
+        cmd = [
+            sys.executable,
+            WORKER,
+            "--config=experiments/debug.py",
+            f"--workdir={workdir}",
+            f"--compile_cache={CACHE}",
+            "--distributed",
+            f"--coordinator_address=localhost:{port}",
+            "--num_processes=2",
+            f"--process_id={i}",
+        ]
+        env = subprocess_env(
+            MP_DIGEST=str(tmp_path / f"{name}_{i}.json"), PYTHONPATH=ROOT, PYTHONUNBUFFERED="1"
+        )
         env.pop("XLA_FLAGS", None)  # One CPU device per process.
         log = open(tmp_path / f"{name}_{i}.log", "w+")
         logs.append(log)
         out = subprocess.PIPE if i == 0 else log
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                text=True, umask=UMASK[i])  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, umask=UMASK[i]
+        )
         procs.append(proc)
     watchdog = threading.Timer(RUN_TIMEOUT_S, lambda: [p.kill() for p in procs])
     watchdog.start()
@@ -156,8 +165,15 @@ def test_two_processes_train_stop_together_and_resume(tmp_path):
     # Only process 0 logs (process 1 prints its signal handler's notice, and jax's warnings).
     assert "env/s" not in other and not re.search(r"^checkpoint \d", other, re.M), other[-3000:]
     names = _check_writers(workdir)
-    for name in ("config.json", "metrics.jsonl", "metrics.csv", "dashboard.png",
-                 "summary.json", "evals.jsonl", "checkpoints"):  # fmt: skip
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "dashboard.png",
+        "summary.json",
+        "evals.jsonl",
+        "checkpoints",
+    ):
         assert name in names, names
     assert len(_events(names)) == 1, names  # One TensorBoard writer.
     ckpts = os.listdir(os.path.join(workdir, "checkpoints"))
