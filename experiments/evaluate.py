@@ -12,7 +12,6 @@ results).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any
 
@@ -165,31 +164,26 @@ def evaluate(
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from absl import logging
+    from experiments.lib.errors import flag_values, tool_main
 
-    from experiments.lib.errors import UserError
-
-    logging.set_verbosity(logging.WARNING)
-    try:
-        evaluate(
-            FLAGS.workdir,
-            FLAGS.checkpoint,
-            FLAGS.step,
-            episodes=FLAGS.episodes,
-            max_pieces=FLAGS.max_pieces,
-            modes=FLAGS.modes,
-            baselines=FLAGS.baselines,
-            seed=FLAGS.seed,
-            gif=FLAGS.gif,
-            gif_frames=FLAGS.gif_frames,
-            out=FLAGS.out,
-            export=FLAGS.export,
-        )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    tool_main(
+        argv,
+        evaluate,
+        FLAGS.workdir,
+        FLAGS.checkpoint,
+        FLAGS.step,
+        **flag_values(
+            "episodes",
+            "max_pieces",
+            "modes",
+            "baselines",
+            "seed",
+            "gif",
+            "gif_frames",
+            "out",
+            "export",
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -107,13 +107,8 @@ def watch(
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from absl import logging
+    from experiments.lib.errors import flag_values, tool_main
 
-    from experiments.lib.errors import UserError
-
-    logging.set_verbosity(logging.WARNING)
     if FLAGS.compile_cache:  # As experiments.train: a second run loads its compiles.
         import jax
 
@@ -123,19 +118,14 @@ def main(argv: list[str]) -> None:
             "give --checkpoint=EXPORT (e.g. docs/results/params/"
             "lines_only_q60_best) or --workdir=RUN"
         )
-    try:
-        watch(
-            FLAGS.workdir,
-            FLAGS.checkpoint,
-            FLAGS.step,
-            seed=FLAGS.seed,
-            max_pieces=FLAGS.max_pieces,
-            fps=FLAGS.fps,
-            mode=FLAGS.mode,
-        )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    tool_main(
+        argv,
+        watch,
+        FLAGS.workdir,
+        FLAGS.checkpoint,
+        FLAGS.step,
+        **flag_values("seed", "max_pieces", "fps", "mode"),
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ checkpoint), the tables and the figure `experiments.lib.world_model_report`.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import jax
@@ -131,27 +130,16 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from absl import logging
+    from experiments.lib.errors import flag_values, tool_main
 
-    logging.set_verbosity(logging.WARNING)
-    try:
-        run(
-            FLAGS.workdir,
-            FLAGS.checkpoint,
-            FLAGS.step,
-            episodes=FLAGS.episodes,
-            max_pieces=FLAGS.max_pieces,
-            horizons=FLAGS.horizons,
-            mode=FLAGS.mode,
-            seed=FLAGS.seed,
-            figure_games=FLAGS.figure_games,
-            out=FLAGS.out,
-        )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    tool_main(
+        argv,
+        run,
+        FLAGS.workdir,
+        FLAGS.checkpoint,
+        FLAGS.step,
+        **flag_values("episodes", "max_pieces", "horizons", "mode", "seed", "figure_games", "out"),
+    )
 
 
 if __name__ == "__main__":
