@@ -32,9 +32,9 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """Defined only when run as a program: `calibration` is imported beside other tools' flags."""
-    flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
-    flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
-    flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+    from experiments.lib.cli import define_checkpoint_flags
+
+    define_checkpoint_flags()
     flags.DEFINE_integer("games", 64, "Games played in parallel.")
     flags.DEFINE_integer("max_pieces", 500, "Steps per game at most.")
     flags.DEFINE_enum("mode", "sample", ["sample", "greedy"], "The agent's policy.")

@@ -22,9 +22,9 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """Defined only when run as a program: `evaluate` is imported beside other tools' flags."""
-    flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
-    flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
-    flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+    from experiments.lib.cli import define_checkpoint_flags
+
+    define_checkpoint_flags()
     flags.DEFINE_integer("episodes", 1000, "Games per policy.")
     flags.DEFINE_integer("max_pieces", 10000, "Piece cap per game (capped games are counted).")
     flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
@@ -164,7 +164,7 @@ def evaluate(
 
 
 def main(argv: list[str]) -> None:
-    from experiments.lib.errors import flag_values, tool_main
+    from experiments.lib.cli import flag_values, tool_main
 
     tool_main(
         argv,

@@ -25,9 +25,9 @@ HOME, CLEAR_LINE, CLEAR_BELOW, CLEAR_SCREEN = "\x1b[H", "\x1b[K", "\x1b[J", "\x1
 
 def define_flags() -> None:
     """Defined only when run as a program."""
-    flags.DEFINE_string("checkpoint", None, "A params-only export folder (docs/results/params/*).")
-    flags.DEFINE_string("workdir", None, "A training run folder, instead of --checkpoint.")
-    flags.DEFINE_integer("step", None, "Checkpoint step of --workdir; default: the latest.")
+    from experiments.lib.cli import define_checkpoint_flags
+
+    define_checkpoint_flags()
     flags.DEFINE_integer(
         "seed",
         12345,
@@ -107,7 +107,7 @@ def watch(
 
 
 def main(argv: list[str]) -> None:
-    from experiments.lib.errors import flag_values, tool_main
+    from experiments.lib.cli import flag_values, tool_main
 
     if FLAGS.compile_cache:  # As experiments.train: a second run loads its compiles.
         import jax

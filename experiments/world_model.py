@@ -41,9 +41,9 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """Defined only when run as a program (`evaluate` defines the same names)."""
-    flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
-    flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
-    flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+    from experiments.lib.cli import define_checkpoint_flags
+
+    define_checkpoint_flags()
     flags.DEFINE_integer("episodes", 16, "Games played (in parallel).")
     flags.DEFINE_integer(
         "max_pieces", 1000, "Steps recorded per game at most (pieces in placement mode)."
@@ -130,7 +130,7 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    from experiments.lib.errors import flag_values, tool_main
+    from experiments.lib.cli import flag_values, tool_main
 
     tool_main(
         argv,
