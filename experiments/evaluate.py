@@ -164,25 +164,20 @@ def evaluate(
 
 
 def main(argv: list[str]) -> None:
-    from experiments.lib.cli import flag_values, tool_main
+    from experiments.lib.cli import checkpoint_tool_main
 
-    tool_main(
+    checkpoint_tool_main(
         argv,
         evaluate,
-        FLAGS.workdir,
-        FLAGS.checkpoint,
-        FLAGS.step,
-        **flag_values(
-            "episodes",
-            "max_pieces",
-            "modes",
-            "baselines",
-            "seed",
-            "gif",
-            "gif_frames",
-            "out",
-            "export",
-        ),
+        "episodes",
+        "max_pieces",
+        "modes",
+        "baselines",
+        "seed",
+        "gif",
+        "gif_frames",
+        "out",
+        "export",
     )
 
 

@@ -107,7 +107,7 @@ def watch(
 
 
 def main(argv: list[str]) -> None:
-    from experiments.lib.cli import flag_values, tool_main
+    from experiments.lib.cli import checkpoint_tool_main
 
     if FLAGS.compile_cache:  # As experiments.train: a second run loads its compiles.
         import jax
@@ -118,14 +118,7 @@ def main(argv: list[str]) -> None:
             "give --checkpoint=EXPORT (e.g. docs/results/params/"
             "lines_only_q60_best) or --workdir=RUN"
         )
-    tool_main(
-        argv,
-        watch,
-        FLAGS.workdir,
-        FLAGS.checkpoint,
-        FLAGS.step,
-        **flag_values("seed", "max_pieces", "fps", "mode"),
-    )
+    checkpoint_tool_main(argv, watch, "seed", "max_pieces", "fps", "mode")
 
 
 if __name__ == "__main__":

@@ -130,15 +130,10 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    from experiments.lib.cli import flag_values, tool_main
+    from experiments.lib.cli import checkpoint_tool_main
 
-    tool_main(
-        argv,
-        run,
-        FLAGS.workdir,
-        FLAGS.checkpoint,
-        FLAGS.step,
-        **flag_values("episodes", "max_pieces", "horizons", "mode", "seed", "figure_games", "out"),
+    checkpoint_tool_main(
+        argv, run, "episodes", "max_pieces", "horizons", "mode", "seed", "figure_games", "out"
     )
 
 

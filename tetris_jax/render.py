@@ -261,7 +261,6 @@ def record_episode(
     first of `rollout.play`'s games for the same key). Compiled once per (env, policy, steps)."""
     if not (isinstance(max_steps, int) and max_steps >= 0):
         raise ValueError(f"record_episode: max_steps={max_steps!r} must be an int >= 0.")
-    states, going, last = jax.device_get(_trace_fn(env, policy, max_steps)(key))
-    n = int(going[:, 0].sum())  # Steps taken before the game ended.
-    frames = [jax.tree.map(lambda x, t=t: x[t, 0], states) for t in range(n)]
-    return frames + [jax.tree.map(lambda x: x[0], last)]  # A frozen game's last state.
+    from tetris_jax import rollout
+
+    return rollout.frames(*_trace_fn(env, policy, max_steps)(key))

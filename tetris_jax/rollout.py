@@ -157,3 +157,13 @@ def trace(
     stacked time-major (steps, N, ...). Jit the caller."""
     body = lambda r, _: step(env, policy, r, max_pieces=max_pieces)
     return jax.lax.scan(body, start(env, key, num_games, carry), None, length=steps)
+
+
+def frames(states: State, going: jax.Array, last: State, game: int = 0) -> list[State]:
+    """One game of a `trace` as a list of single States (host side, e.g. for a GIF): those it
+    was going at, then its last (frozen) state. `states` and `going` are `Transition.states`
+    and `Transition.going` (steps, N, ...); `last` the final `Rollout.states`."""
+    states, going, last = jax.device_get((states, going, last))
+    n = int(going[:, game].sum())  # Steps taken before the game ended or the trace did.
+    out = [jax.tree.map(lambda x, t=t: x[t, game], states) for t in range(n)]
+    return out + [jax.tree.map(lambda x: x[game], last)]

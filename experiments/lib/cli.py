@@ -39,3 +39,11 @@ def define_checkpoint_flags() -> None:
     flags.DEFINE_string("workdir", None, "Training run folder (with checkpoints/ and config.json).")
     flags.DEFINE_integer("step", None, "Checkpoint step (env steps); default: the latest.")
     flags.DEFINE_string("checkpoint", None, "A params-only export folder instead of --workdir.")
+
+
+def checkpoint_tool_main(argv: list[str], body: Callable[..., Any], *names: str) -> Any:
+    """`tool_main` of a tool on one saved agent: body(workdir, checkpoint, step, **flags named)."""
+    from absl import flags
+
+    f = flags.FLAGS
+    return tool_main(argv, body, f.workdir, f.checkpoint, f.step, **flag_values(*names))

@@ -137,10 +137,7 @@ def record_game(
     """The states of one game (at most `max_frames`), for `tetris_jax.render.save_gif`: the
     first of `play_agent`'s games for the same key."""
     steps = max(max_frames - 1, 0)
-    states, going, last = jax.device_get(_record_fn(env, agent, steps, mode)(params, key))
-    n = int(going[:, 0].sum())
-    frames = [jax.tree.map(lambda x, t=t: x[t, 0], states) for t in range(n)]
-    return frames + [jax.tree.map(lambda x: x[0], last)]
+    return rollout.frames(*_record_fn(env, agent, steps, mode)(params, key))
 
 
 @functools.lru_cache(maxsize=4)
