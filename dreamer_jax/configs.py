@@ -64,6 +64,14 @@ class Config:
     qhead: bool = False
     scale_qval: float = 1.0
     scale_qpolicy: float = 1.0
+    # World model kind: "rssm" (DreamerV3's recurrent latent model) or "board" (the board is the
+    # state: learned board dynamics and lookahead through them, `dreamer_jax/board.py`).
+    world_model: str = "rssm"
+    board_arch: str = "mixer"  # Board networks: "mixer" (column mixer) or "mlp".
+    board_dim: int = 64  # Width of the board networks.
+    board_layers: int = 3  # Mixer blocks (or MLP layers) of the board networks.
+    board_explore: float = 0.1  # Board agent: share of random actions when sampling.
+    board_imag_explore: float = 0.0  # Board agent: the same, in imagined rollouts.
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -114,6 +122,8 @@ _SIZES = {
 }
 PRESETS = tuple(_SIZES)
 DTYPES = ("float32", "bfloat16")
+WORLD_MODELS = ("rssm", "board")
+BOARD_ARCHS = ("mixer", "mlp")
 
 
 def get_config(preset: str = "12m", **overrides: Any) -> Config:
@@ -138,7 +148,13 @@ def validate(config: Config) -> Config:
         fail("preset", f"allowed: {', '.join(PRESETS)}")
     if config.compute_dtype not in DTYPES:
         fail("compute_dtype", f"allowed: {', '.join(DTYPES)}")
+    if config.world_model not in WORLD_MODELS:
+        fail("world_model", f"allowed: {', '.join(WORLD_MODELS)}")
+    if config.board_arch not in BOARD_ARCHS:
+        fail("board_arch", f"allowed: {', '.join(BOARD_ARCHS)}")
     positive_ints = (
+        "board_dim",
+        "board_layers",
         "deter",
         "hidden",
         "stoch",
@@ -178,6 +194,9 @@ def validate(config: Config) -> Config:
         fail("blocks", f"must divide deter={config.deter}")
     if config.conv_depth and not config.conv_layers:
         fail("conv_layers", "must be >= 1 when conv_depth > 0")
+    for field in ("board_explore", "board_imag_explore"):
+        if not 0.0 <= getattr(config, field) <= 1.0:
+            fail(field, "must be in [0, 1]")
     for field in ("unimix", "lam", "slow_rate", "retnorm_rate", "beta1", "beta2"):
         if not 0.0 <= getattr(config, field) < 1.0:
             fail(field, "must be in [0, 1)")

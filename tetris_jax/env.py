@@ -293,6 +293,15 @@ class Tetris:
             ),
         }
 
+    def action_planes(self) -> np.ndarray:
+        """(7, num_actions, 4, width) bool: each placement `rotation * width + column` of each
+        piece drawn in board coordinates, in a 4-row strip (top row first) above the board: the
+        piece's cells at the columns the placement puts them in, before it falls. It is how the
+        action looks on the board, not where the piece lands (placement mode only)."""
+        if self.action_mode != "placement":
+            raise ValueError("action_planes: placement mode only (action_mode='placement')")
+        return pieces.placement_planes(self.width)
+
     # ----- pieces -----
 
     def _next_piece(self, queue, bag, word):

@@ -103,6 +103,20 @@ for _p in range(NUM_PIECES):
         KICKS[_p] = _kick_table(_KICKS_JLSTZ)
 
 
+def placement_planes(width: int) -> np.ndarray:
+    """(7, 4 * width, 4, width) bool: placement `rotation * width + column` of each piece drawn
+    in a 4-row strip, top row first; the column is clamped as the env clamps it (the piece's
+    leftmost cell at `column`, or as far right as it fits)."""
+    out = np.zeros((NUM_PIECES, 4 * width, 4, width), bool)
+    for p in range(NUM_PIECES):
+        for a in range(4 * width):
+            r, c = divmod(a, width)
+            x = min(c, width - 1 - (MAX_DX[p, r] - MIN_DX[p, r])) - MIN_DX[p, r]
+            for dx, dy in CELLS[p, r]:
+                out[p, a, 3 - dy, x + dx] = True
+    return out
+
+
 def spawn_x(width: int) -> np.ndarray:
     """Box column of each piece at spawn: I and O centred, J L S T Z left of centre."""
     return ((width - BOX_SIZE) // 2).astype(np.int32)

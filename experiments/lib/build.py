@@ -10,6 +10,7 @@ import ml_collections
 from dreamer_jax import configs as agent_configs
 from dreamer_jax import replay
 from dreamer_jax.agent import Agent
+from dreamer_jax.board import BoardAgent
 from experiments.lib.errors import UserError
 from tetris_jax import Tetris
 
@@ -57,8 +58,13 @@ def agent_config(config: ml_collections.ConfigDict) -> agent_configs.Config:
         raise UserError(f"config.agent: {err}") from None
 
 
-def make_agent(config: ml_collections.ConfigDict, env: Tetris) -> Agent:
-    return Agent(agent_config(config), env.observation_spec(), env.num_actions)
+def make_agent(config: ml_collections.ConfigDict, env: Tetris) -> Agent | BoardAgent:
+    """The agent of a config: DreamerV3's (`agent.world_model="rssm"`) or the board world
+    model's lookahead agent (`"board"`, placement mode)."""
+    c = agent_config(config)
+    if c.world_model == "board":
+        return BoardAgent(c, env.observation_spec(), env.num_actions, env.action_planes())
+    return Agent(c, env.observation_spec(), env.num_actions)
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -121,6 +127,23 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
         f"must hold max(seq_len, collect_steps) steps per env: >= "
         f"{max(config.seq_len, config.collect_steps) * config.num_envs}",
     )
+    if config.agent.world_model == "board":
+        if config.env.action_mode != "placement":
+            raise UserError(
+                f"config.agent.world_model: got 'board'; the board world model plans over "
+                f"placements: needs env.action_mode='placement', got {config.env.action_mode!r}"
+            )
+        if config.agent.qhead:
+            raise UserError(
+                "config.agent.qhead: got True; the board world model has no Q head: set "
+                "agent.qhead=False"
+            )
+        imag = agent_config(config).imag_length
+        if imag > config.env.queue_size:
+            raise UserError(
+                f"config.agent.imag_length: got {imag}; the board world model imagines with "
+                f"the queue's pieces: at most env.queue_size={config.env.queue_size}"
+            )
     if config.agent.qhead and not config.env.placement_features:
         raise UserError(
             "config.agent.qhead: got True; the Q head scores placements by their "

@@ -18,6 +18,7 @@ import numpy as np
 
 from dreamer_jax import model, outs, rssm
 from dreamer_jax.agent import Agent
+from dreamer_jax.board import BoardAgent
 from experiments.lib import policies
 from tetris_jax import Tetris, rollout
 
@@ -30,7 +31,9 @@ class Trajectories(NamedTuple):
     obs: dict[str, jax.Array]  # The scored fields (board, piece, queue, ...), (N, T, ...).
     action: jax.Array  # (N, T) int32 chosen on observation t.
     chosen: jax.Array  # (N, T, F) that action's real features (F = 0 without them).
-    post: rssm.State  # (N, T, ...) posterior state after observation t (it chose the action).
+    # (N, T, ...) posterior state after observation t (it chose the action); () for the board
+    # world model, whose state is the observation itself.
+    post: Any
     reward: jax.Array  # (N, T) received on arriving at t.
     lines: jax.Array  # (N, T) lines cleared on arriving at t.
     terminal: jax.Array  # (N, T) bool: t is a game over.
@@ -145,7 +148,7 @@ def score(
         pred = preds[str(h)]
         scores = frame_scores(pred, traj, h)
         target, target_valid = {k: shift(v, h) for k, v in traj.obs.items()}, shift(valid, h)
-        if split_queue and "queue" in traj.obs:
+        if split_queue and "queue" in pred.fields:
             q = traj.obs["queue"].shape[-1]
             known = max(q - h, 0)
             parts = {"queue_known": (slice(0, known)), "queue_unknown": slice(known, q)}
@@ -206,11 +209,13 @@ def _collect_fn(env: Tetris, agent: Agent, games: int, steps: int, mode: str):
         ts, carry = tr.ts, tr.info  # The time step acted on, the carry after acting on it.
         # A game's steps are those it was going at, and the frozen game-over step after them.
         after = jnp.concatenate([jnp.zeros_like(tr.going[:1]), tr.going[:-1]], 0)
+        board_model = isinstance(agent, BoardAgent)
+        none = jnp.zeros((*tr.action.shape, 0), jnp.float32)
         rows = Trajectories(
             {f: getattr(ts.observation, f) for f in fields},
             tr.action,
-            carry.prev_features,
-            carry.state,
+            none if board_model else carry.prev_features,
+            () if board_model else carry.state,
             ts.reward,
             ts.metrics["lines_cleared"],
             ts.is_terminal,
@@ -277,10 +282,51 @@ def imagine_real(
     return jax.tree.map(lambda x: x.reshape((N, T, *x.shape[1:])), last)
 
 
+def board_open_loop(
+    agent: BoardAgent, params: Any, traj: Trajectories, horizon: int
+) -> list[tuple[jax.Array, jax.Array, jax.Array]]:
+    """The board model's open loop from every real board with the real actions and pieces:
+    [(boards (N, T, H, W), reward (N, T), P(continue) (N, T)) h steps after each step, for
+    h = 1..horizon]. Within the queue (h <= queue size) every piece placed was shown at the
+    start; beyond it the real pieces are given (the board model does not predict pieces)."""
+    N, T = traj.action.shape
+    pad = (
+        lambda x: jnp.concatenate(  # noqa: E731
+            [x, jnp.zeros((N, horizon, *x.shape[2:]), x.dtype)], 1
+        )
+    )
+    act, piece = pad(traj.action), pad(traj.obs["piece"])
+    board, out = traj.obs["board"], []
+    for k in range(horizon):
+        a, p = act[:, k : k + T], piece[:, k : k + T]
+        plane = jnp.asarray(agent.action_planes)[p, a]
+        board, _, rew, con = agent.predict(params, board, plane)
+        out.append((board, rew, con))
+    return out
+
+
+def predict_board(
+    agent: BoardAgent, params: Any, traj: Trajectories, *, horizons: Sequence[int]
+) -> dict[str, Frame]:
+    """`predict` for the board world model: its state is the observation, so the "posterior"
+    board is the real one; its reward and continue are the one-step predictions of arriving at
+    each step."""
+    steps = board_open_loop(agent, params, traj, max(horizons))
+    _, rew1, con1 = steps[0]
+    first = lambda x, v: jnp.concatenate([jnp.full_like(x[:, :1], v), x[:, :-1]], 1)  # noqa: E731
+    preds = {"posterior": Frame({"board": traj.obs["board"]}, first(rew1, 0.0), first(con1, 1.0))}
+    for h in horizons:
+        board, rew, con = steps[h - 1]
+        preds[str(h)] = Frame({"board": board}, rew, con)
+    return preds
+
+
 def predict(
     agent: Agent, params: Any, traj: Trajectories, key: jax.Array, *, horizons: Sequence[int]
 ) -> dict[str, Frame]:
     """{"posterior": Frame of every step, "h": Frame of the prior h steps after every step}."""
+    if isinstance(agent, BoardAgent):
+        return predict_board(agent, params, traj, horizons=horizons)
     fields = tuple(traj.obs)
     preds = {"posterior": decode(agent, params, traj.post, fields)}
     act = action_inputs(agent, traj)

@@ -13,7 +13,8 @@ import numpy as np
 
 from dreamer_jax import rssm
 from dreamer_jax.agent import Agent
-from experiments.lib.world_model import Trajectories, action_inputs, decode
+from dreamer_jax.board import BoardAgent
+from experiments.lib.world_model import Trajectories, action_inputs, board_open_loop, decode
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,6 +52,10 @@ def dream_boards(
     starts = np.clip(np.minimum(start, n - length - 1), 0, T - length - 1)
     idx = starts[:, None] + np.arange(length + 1)
     sub = jax.tree.map(lambda x: x[np.arange(games)[:, None], idx], traj)
+    if isinstance(agent, BoardAgent):  # Its state is the board: the open loop from the real one.
+        steps = board_open_loop(agent, params, sub, length)  # From every step; keep step 0's.
+        dreamed = jnp.concatenate([sub.obs["board"][:, :1]] + [b[:, :1] for b, _, _ in steps], 1)
+        return np.asarray(sub.obs["board"]), np.asarray(dreamed), np.asarray(sub.valid), starts
     begin = jax.tree.map(lambda x: x[:, 0], sub.post)
     dreamed = _dream_fn(agent, length)(params, begin, action_inputs(agent, sub)[:, :-1], key)
     return np.asarray(sub.obs["board"]), np.asarray(dreamed), np.asarray(sub.valid), starts
@@ -150,9 +155,9 @@ def markdown(r: Mapping[str, Any]) -> str:
     for name, s, h in rows:
         cs = b["copy_start"].get(h, {})
         out.append(
-            f"| {name}{det(h)} | {_pct(s['piece_exact'])} ({_pct(cs.get('piece_exact'))}) | "
-            f"{_pct(s['queue_exact'])} ({_pct(cs.get('queue_exact'))}) | "
-            f"{_pct(s['queue_error'])} | {_pct(s.get('queue_known_error'))} | "
+            f"| {name}{det(h)} | {_pct(s.get('piece_exact'))} ({_pct(cs.get('piece_exact'))}) | "
+            f"{_pct(s.get('queue_exact'))} ({_pct(cs.get('queue_exact'))}) | "
+            f"{_pct(s.get('queue_error'))} | {_pct(s.get('queue_known_error'))} | "
             f"{_pct(s.get('queue_unknown_error'))} |"
         )
     out += [

@@ -1,0 +1,411 @@
+"""A world model whose state is the board: learned dynamics, and an agent that plans through it.
+
+`BoardAgent(config, obs_spec, num_actions, action_planes)` has the interface of `Agent`
+(`init`, `initial_carry`, `policy`, `train_step`) for grid games with one decision per piece
+(Tetris placement mode). Its world model is
+
+    board', reward, continue = dynamics(board, plane(piece, action))
+
+learned from replayed real transitions (per-cell Bernoulli, twohot reward, Bernoulli continue),
+where `plane(piece, action)` is the action drawn in board coordinates: the piece's cells in the
+strip above its target column (a static table the env supplies; it says where an action puts
+the piece before it falls, not where it lands, nor what the board becomes). The state the model
+predicts is the board itself, so an open-loop prediction is a board one can compare with the
+real one cell by cell.
+
+The agent acts by lookahead through the learned model: for every action it predicts the next
+board, the reward and the continue probability, and scores the action by
+
+    Q(s, a) = r(s, a) + c(s, a) V(board'(s, a), next piece)
+
+using the model's most likely board (every cell at its mode), not a sample. The critic V is
+learned in imagination only (DreamerV3's critic loss: twohot lambda-returns with a slow-critic
+regulariser), on `imag_length`-step rollouts from replayed states that follow the same lookahead
+policy through the model; the pieces of those steps are the real queue's (every piece placed in
+the next `queue_size` steps is known). No real return trains the critic and no hand-made
+feature enters: the skill, if any, comes from the world model and values learned on its
+predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dreamer_jax import nets, outs, returns
+from dreamer_jax.agent import TrainState, _norm
+from dreamer_jax.configs import Config, validate
+from dreamer_jax.optim import make_optimizer
+
+sg = jax.lax.stop_gradient
+
+
+class ColumnMixer(nn.Module):
+    """Per-column tokens of a (rows, W) grid, mixed across columns (an MLP-mixer over columns).
+
+    Each column's cells become one token; `layers` blocks mix the W tokens (an MLP over the
+    token axis, shared by channels) and the channels (an MLP per token). Returns (..., W, dim).
+    """
+
+    dim: int
+    layers: int
+    extra: int = 0  # Width of a per-grid vector `ctx` added to every token.
+
+    @nn.compact
+    def __call__(self, cells: jax.Array, ctx: jax.Array | None = None) -> jax.Array:
+        W = cells.shape[-1]
+        cols = jnp.swapaxes(cells.astype(jnp.float32), -1, -2)  # (..., W, rows)
+        pos = self.param("pos", nn.initializers.normal(0.02), (W, self.dim))
+        x = nets.Linear(self.dim, name="cell_in")(cols) + pos
+        if ctx is not None:
+            x = x + nets.Linear(self.dim, name="ctx_in")(ctx)[..., None, :]
+        x = nets.Linear(self.dim, name="token_in")(nn.silu(x))
+        for i in range(self.layers):
+            y = jnp.swapaxes(nets.RMSNorm(name=f"tnorm{i}")(x), -1, -2)  # (..., dim, W)
+            y = nets.Linear(W, name=f"tout{i}")(nn.silu(nets.Linear(2 * W, name=f"tin{i}")(y)))
+            x = x + jnp.swapaxes(y, -1, -2)
+            y = nets.RMSNorm(name=f"cnorm{i}")(x)
+            y = nets.Linear(self.dim, name=f"cout{i}")(
+                nn.silu(nets.Linear(2 * self.dim, name=f"cin{i}")(y))
+            )
+            x = x + y
+        return nets.RMSNorm(name="out_norm")(x)
+
+
+class Dynamics(nn.Module):
+    """(board (..., H, W) bool, plane (..., P, W) bool) -> (board logits (..., H, W),
+    reward twohot logits (..., bins), continue logit (...))."""
+
+    arch: str  # "mixer" or "mlp".
+    dim: int
+    layers: int
+    bins: int
+
+    @nn.compact
+    def __call__(self, board: jax.Array, plane: jax.Array):
+        H, W = board.shape[-2:]
+        b = board.astype(jnp.float32)
+        cells = jnp.concatenate([plane.astype(jnp.float32), b], -2)
+        if self.arch == "mixer":
+            x = ColumnMixer(self.dim, self.layers, name="mixer")(cells)  # (..., W, dim)
+            cols = jnp.swapaxes(cells, -1, -2)
+            h = nn.silu(nets.Linear(2 * self.dim, name="dec_in")(jnp.concatenate([x, cols], -1)))
+            delta = jnp.swapaxes(nets.Linear(H, name="dec_out")(h), -1, -2)  # (..., H, W)
+            pooled = x.reshape((*x.shape[:-2], -1))  # Every column: lines need all ten.
+        else:
+            flat = cells.reshape((*cells.shape[:-2], -1))
+            x = nets.MLP(self.layers, self.dim, name="mlp")(flat)
+            delta = nets.Linear(H * W, name="dec_out")(x).reshape((*x.shape[:-1], H, W))
+            pooled = x
+        # Residual in logit space: "the cell stays as it is" is the starting guess.
+        logits = delta + 4.0 * (2.0 * b - 1.0)
+        # The events also see how many cells the board has before and (predicted, no gradient
+        # back into the board) after, per column: cleared lines show as cells gone.
+        counts = jnp.stack([b.sum((-1, -2)), sg(jax.nn.sigmoid(logits)).sum((-1, -2))], -1) / W
+        h = nets.MLP(1, self.dim, name="event")(jnp.concatenate([pooled, counts], -1))
+        reward = nets.Linear(self.bins, 0.0, name="reward")(h)
+        cont = nets.Linear(1, name="cont")(h)[..., 0]
+        return logits, reward, cont
+
+
+class Critic(nn.Module):
+    """V(board, piece): twohot logits (..., bins)."""
+
+    arch: str
+    dim: int
+    layers: int
+    bins: int
+    num_pieces: int
+
+    @nn.compact
+    def __call__(self, board: jax.Array, piece: jax.Array) -> jax.Array:
+        onehot = jax.nn.one_hot(piece, self.num_pieces, dtype=jnp.float32)
+        if self.arch == "mixer":
+            x = ColumnMixer(self.dim, self.layers, name="mixer")(board, onehot).mean(-2)
+        else:
+            flat = board.astype(jnp.float32).reshape((*board.shape[:-2], -1))
+            x = nets.MLP(self.layers, self.dim, name="mlp")(jnp.concatenate([flat, onehot], -1))
+        x = nets.MLP(1, self.dim, name="head")(x)
+        return nets.Linear(self.bins, 0.0, name="out")(x)
+
+
+class BoardCarry(NamedTuple):
+    """Acting state per environment: the previous action (the agent itself is Markov)."""
+
+    prev_action: jax.Array  # (N,) int32.
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardAgent:
+    """Static definition; all arrays live in `TrainState` (params {"dyn", "critic"})."""
+
+    config: Config
+    obs_spec: tuple
+    num_actions: int
+    action_planes: Any  # (num_pieces, num_actions, P, W) bool numpy: the action drawn.
+    traces: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self):
+        validate(self.config)
+        if isinstance(self.obs_spec, Mapping):
+            object.__setattr__(self, "obs_spec", tuple(sorted(self.obs_spec.items())))
+        spec = dict(self.obs_spec)
+        for name, kind in (("board", "binary"), ("piece", "categorical"), ("queue", "categorical")):
+            if name not in spec or spec[name].kind != kind:
+                raise ValueError(
+                    f"obs_spec[{name!r}]: the board world model needs a {kind} field {name!r}"
+                )
+        planes = np.asarray(self.action_planes)
+        want = (spec["piece"].num_classes, self.num_actions)
+        if (
+            planes.ndim != 4
+            or planes.shape[:2] != want
+            or planes.shape[3] != spec["board"].shape[1]
+        ):
+            raise ValueError(
+                f"action_planes: got shape {planes.shape}; need (pieces, actions, rows, width) "
+                f"= ({want[0]}, {want[1]}, P, {spec['board'].shape[1]})"
+            )
+        if self.config.imag_length > spec["queue"].shape[0]:
+            raise ValueError(
+                f"imag_length: got {self.config.imag_length}; the board agent imagines with "
+                f"the real queue's pieces, at most queue size {spec['queue'].shape[0]} steps"
+            )
+        object.__setattr__(self, "action_planes", planes.astype(bool))
+        # Hash by identity of the table's contents (jit caches key on the agent).
+        object.__setattr__(self, "_planes_key", planes.tobytes())
+
+    def __hash__(self):
+        return hash((self.config, self.obs_spec, self.num_actions, self._planes_key))
+
+    def __eq__(self, other):
+        return isinstance(other, BoardAgent) and hash(self) == hash(other)
+
+    @functools.cached_property
+    def nets(self) -> tuple[Dynamics, Critic]:
+        c = self.config
+        num_pieces = dict(self.obs_spec)["piece"].num_classes
+        return (
+            Dynamics(c.board_arch, c.board_dim, c.board_layers, c.bins),
+            Critic(c.board_arch, c.board_dim, c.board_layers, c.bins, num_pieces),
+        )
+
+    @functools.cached_property
+    def optimizer(self) -> optax.GradientTransformation:
+        c = self.config
+        return make_optimizer(
+            lr=c.lr, agc=c.agc, eps=c.eps, beta1=c.beta1, beta2=c.beta2, warmup=c.warmup
+        )
+
+    @property
+    def bins(self) -> jax.Array:
+        return outs.twohot_bins(self.config.bins)
+
+    def init(self, key: jax.Array) -> TrainState:
+        dyn, critic = self.nets
+        spec = dict(self.obs_spec)
+        board = jnp.zeros((1, *spec["board"].shape), bool)
+        plane = jnp.zeros((1, *self.action_planes.shape[2:]), bool)
+        k1, k2 = jax.random.split(key)
+        params = {
+            "dyn": dyn.init(k1, board, plane),
+            "critic": critic.init(k2, board, jnp.zeros((1,), jnp.int32)),
+        }
+        return TrainState(
+            params=params,
+            opt_state=self.optimizer.init(params),
+            slow_critic=jax.tree.map(jnp.copy, params["critic"]),
+            retnorm=returns.norm_init(),
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def initial_carry(self, batch: int) -> BoardCarry:
+        return BoardCarry(jnp.zeros((batch,), jnp.int32))
+
+    # ----- the model -----
+
+    def planes(self, piece: jax.Array) -> jax.Array:
+        """(..., A, P, W) every action of `piece` (...) drawn in board coordinates."""
+        return jnp.asarray(self.action_planes)[piece]
+
+    def predict(self, params, board: jax.Array, plane: jax.Array):
+        """The model's step: (next board at its mode (..., H, W) bool, logits, reward, continue
+        probability)."""
+        logits, rew, con = self.nets[0].apply(params["dyn"], board, plane)
+        return logits > 0, logits, outs.twohot_mean(rew, self.bins), jax.nn.sigmoid(con)
+
+    def value(self, critic_params, board: jax.Array, piece: jax.Array) -> jax.Array:
+        return outs.twohot_mean(self.nets[1].apply(critic_params, board, piece), self.bins)
+
+    def lookahead(self, params, critic_params, board, piece, next_piece):
+        """Q(s, a) for every action (N, A), and the predicted next boards (N, A, H, W), rewards
+        and continues (N, A). board (N, H, W); piece, next_piece (N,)."""
+        N, A = board.shape[0], self.num_actions
+        boards = jnp.broadcast_to(board[:, None], (N, A, *board.shape[1:]))
+        nxt, _, rew, con = self.predict(params, boards, self.planes(piece))
+        v = self.value(critic_params, nxt, jnp.broadcast_to(next_piece[:, None], (N, A)))
+        return rew + con * v, (nxt, rew, con)
+
+    # ----- acting -----
+
+    @functools.cached_property
+    def policy(self):
+        """Jitted policy(params, carry, obs, key, mode) -> (action (N,) int32, carry)."""
+        return jax.jit(self._policy, static_argnames="mode")
+
+    def _choose(self, q, mask, key, explore):
+        q = jnp.where(mask, q, -jnp.inf)
+        greedy = jnp.argmax(q, -1).astype(jnp.int32)
+        if explore is None:
+            return greedy
+        k1, k2 = jax.random.split(key)
+        logits = jnp.where(mask, 0.0, -jnp.inf)
+        rand = jax.random.categorical(k1, logits, -1).astype(jnp.int32)
+        return jnp.where(jax.random.uniform(k2, greedy.shape) < explore, rand, greedy)
+
+    def _policy(self, params, carry, obs, key, mode: str = "sample"):
+        if mode not in ("sample", "greedy"):
+            raise ValueError(f"mode: got {mode!r}; allowed: 'sample', 'greedy'")
+        board, piece, queue = obs["board"], obs["piece"], obs["queue"]
+        q, _ = self.lookahead(params, params["critic"], board, piece, queue[:, 0])
+        mask = obs["action_mask"] if "action_mask" in obs else jnp.ones_like(q, bool)
+        explore = self.config.board_explore if mode == "sample" else None
+        act = self._choose(q, mask, key, explore)
+        return act, BoardCarry(act)
+
+    # ----- training -----
+
+    @functools.cached_property
+    def train_step(self):
+        """Jitted train_step(state, batch, key) -> (state, metrics); `state` is donated."""
+        return jax.jit(self._train_step, donate_argnums=0)
+
+    def _model_loss(self, params, batch):
+        """Per-transition losses of the dynamics on replayed real steps t -> t + 1."""
+        c = self.config
+        board, nxt = batch["board"][:, :-1], batch["board"][:, 1:]
+        plane = self.planes(batch["piece"][:, :-1])  # (B, T-1, A, P, W)
+        plane = jnp.take_along_axis(plane, batch["action"][:, :-1, None, None, None], 2)[:, :, 0]
+        logits, rew, con = self.nets[0].apply(params["dyn"], board, plane)
+        valid = (~batch["is_first"][:, 1:]).astype(jnp.float32)
+        rec = -outs.bernoulli_logp(logits, nxt).sum((-1, -2))
+        rew_loss = outs.twohot_loss(rew, batch["reward"][:, 1:], self.bins)
+        con_target = (1.0 - batch["is_terminal"][:, 1:].astype(jnp.float32)) * (
+            1.0 - 1.0 / c.horizon
+        )
+        con_loss = -outs.bernoulli_logp(con, con_target)
+        pred = logits > 0
+        w = valid / jnp.maximum(valid.sum(), 1.0)
+        cleared = valid * (batch["reward"][:, 1:] > 0)
+        metrics = {
+            "model/board_exact": ((pred == nxt).all((-1, -2)) * w).sum(),
+            "model/cell_error": ((pred != nxt).mean((-1, -2)) * w).sum(),
+            "model/reward_abs_error": (
+                jnp.abs(outs.twohot_mean(rew, self.bins) - batch["reward"][:, 1:]) * w
+            ).sum(),
+            "model/lines_exact_when_cleared": (
+                (jnp.round(outs.twohot_mean(rew, self.bins)) == batch["reward"][:, 1:]) * cleared
+            ).sum()
+            / jnp.maximum(cleared.sum(), 1.0),
+            "model/continue_accuracy": (((con > 0) == ~batch["is_terminal"][:, 1:]) * w).sum(),
+        }
+        losses = {"rec/board": rec, "rew": rew_loss, "con": con_loss}
+        return {k: (v * w).sum() for k, v in losses.items()}, metrics
+
+    def _imagine(self, params, slow, batch, key):
+        """Lookahead rollouts through the model from the last K replayed states of each
+        sequence, pieces from the real queue. Returns boards (N, H+1, ...), pieces (N, H+1),
+        rewards and continues (N, H+1) (index 0 unused), and the start weights (N,)."""
+        c = self.config
+        B, T = batch["is_first"].shape
+        K = min(c.imag_last or T, T)
+        N, H = B * K, c.imag_length
+        take = lambda x: sg(x[:, -K:]).reshape((N, *x.shape[2:]))  # noqa: E731
+        board, piece, queue = take(batch["board"]), take(batch["piece"]), take(batch["queue"])
+        mask = take(batch["action_mask"]) if "action_mask" in batch else None
+        start_w = 1.0 - take(batch["is_terminal"]).astype(jnp.float32)
+        wm = sg(params)
+        pieces = jnp.concatenate([piece[:, None], queue], 1)  # (N, Q + 1)
+        boards, rews, cons = [board], [jnp.zeros((N,))], [jnp.ones((N,))]
+        for h in range(H):
+            q, (nxt, rew, con) = self.lookahead(
+                wm, slow, boards[-1], pieces[:, h], pieces[:, h + 1]
+            )
+            m = mask if (h == 0 and mask is not None) else jnp.ones_like(q, bool)
+            key, sub = jax.random.split(key)
+            act = self._choose(q, m, sub, c.board_imag_explore)
+            pick = lambda x: jnp.take_along_axis(  # noqa: E731
+                x, act.reshape((N, 1) + (1,) * (x.ndim - 2)), 1
+            )[:, 0]
+            boards.append(pick(nxt))
+            rews.append(pick(rew))
+            cons.append(pick(con))
+        return (
+            jnp.stack(boards, 1),
+            pieces[:, : H + 1],
+            jnp.stack(rews, 1),
+            jnp.stack(cons, 1),
+            start_w,
+        )
+
+    def _loss(self, params, state: TrainState, batch, key):
+        c = self.config
+        model_losses, metrics = self._model_loss(params, batch)
+        boards, pieces, rew, con, start_w = self._imagine(params, state.slow_critic, batch, key)
+        critic = self.nets[1]
+        logits = critic.apply(params["critic"], boards, pieces)  # (N, H+1, bins)
+        value = sg(outs.twohot_mean(logits, self.bins))
+        slow = outs.twohot_mean(critic.apply(state.slow_critic, boards, pieces), self.bins)
+        ret = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))(
+            rew, con, value, jnp.zeros_like(con), c.lam
+        )  # (N, H)
+        weight = sg(jnp.cumprod(con, 1))[:, :-1] * start_w[:, None]
+        value_loss = weight * (
+            outs.twohot_loss(logits[:, :-1], sg(ret), self.bins)
+            + c.slowreg * outs.twohot_loss(logits[:, :-1], sg(slow[:, :-1]), self.bins)
+        )
+        value_loss = value_loss.sum() / jnp.maximum(weight.sum(), 1.0)
+        world = (
+            c.scale_rec * model_losses["rec/board"]
+            + c.scale_rew * model_losses["rew"]
+            + c.scale_con * model_losses["con"]
+        )
+        total = world + c.scale_value * value_loss
+        metrics.update({f"loss/{k}": v for k, v in model_losses.items()})
+        metrics.update(
+            {
+                "loss/world_model": world,
+                "loss/value": value_loss,
+                "loss/total": total,
+                "imag/return": ret.mean(),
+                "imag/reward": rew[:, 1:].mean(),
+                "imag/continue": con[:, 1:].mean(),
+                "imag/value": value.mean(),
+                "imag/weight": weight.mean(),
+            }
+        )
+        return total, metrics
+
+    def _train_step(self, state: TrainState, batch, key):
+        self.traces["train_step"] = self.traces.get("train_step", 0) + 1
+        grads, metrics = jax.grad(self._loss, has_aux=True)(state.params, state, batch, key)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        rate = self.config.slow_rate
+        slow = jax.tree.map(
+            lambda s, p: (1 - rate) * s + rate * p, state.slow_critic, params["critic"]
+        )
+        metrics["grad_norm"] = _norm(grads)
+        metrics["update_norm"] = _norm(updates)
+        metrics["param_norm"] = _norm(params)
+        new = TrainState(params, opt_state, slow, state.retnorm, state.step + 1)
+        metrics["step"] = new.step.astype(jnp.float32)
+        return new, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}

@@ -1,0 +1,180 @@
+"""The board world model (`dreamer_jax/board.py`): checks, acting, training, and learning."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dreamer_jax import configs
+from dreamer_jax.board import BoardAgent
+from tetris_jax import Tetris, heuristics, rollout
+
+
+def _agent(env, **kw):
+    kw = {"world_model": "board", "imag_length": 2, "imag_last": 2, "bins": 31, **kw}
+    config = configs.get_config("tiny", batch_size=4, batch_length=8, **kw)
+    return BoardAgent(config, env.observation_spec(), env.num_actions, env.action_planes())
+
+
+def _obs(ts):
+    return {
+        **{k: v for k, v in ts.observation._asdict().items() if v is not None},
+        "is_first": ts.is_first,
+    }
+
+
+def test_config_and_spec_errors_name_the_field():
+    for field, value in (("world_model", "gru"), ("board_arch", "cnn"), ("board_explore", 2.0)):
+        with pytest.raises(configs.ConfigError, match=field):
+            configs.get_config("tiny", **{field: value})
+    env = Tetris(height=8, width=6, queue_size=2)
+    spec = env.observation_spec()
+    cfg = configs.get_config("tiny", world_model="board", imag_length=2)
+    with pytest.raises(ValueError, match="'queue'"):
+        BoardAgent(cfg, {k: v for k, v in spec.items() if k != "queue"}, 24, env.action_planes())
+    with pytest.raises(ValueError, match="action_planes"):
+        BoardAgent(cfg, spec, env.num_actions, env.action_planes()[:, :5])
+    with pytest.raises(ValueError, match="imag_length"):
+        BoardAgent(cfg.replace(imag_length=3), spec, env.num_actions, env.action_planes())
+    with pytest.raises(ValueError, match="placement mode"):
+        Tetris(action_mode="direct").action_planes()
+
+
+def test_policy_keeps_to_the_mask_and_lookahead_adds_reward_and_value():
+    env = Tetris(height=8, width=6, queue_size=2)
+    agent = _agent(env, board_explore=0.5)
+    params = agent.init(jax.random.key(0)).params
+    # Random games give states whose masks forbid some placements.
+    _, tr = jax.jit(
+        lambda k: rollout.trace(
+            env,
+            heuristics.batch_policy(heuristics.make_policy(env, "random")),
+            k,
+            num_games=8,
+            steps=6,
+        )
+    )(jax.random.key(1))
+    ts = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), tr.ts)
+    mask = np.asarray(ts.observation.action_mask)
+    assert not mask.all()
+    for mode in ("greedy", "sample"):
+        for seed in range(3):
+            a, carry = agent.policy(
+                params, agent.initial_carry(48), _obs(ts), jax.random.key(seed), mode
+            )
+            assert mask[np.arange(48), np.asarray(a)].all(), mode
+            assert (np.asarray(carry.prev_action) == np.asarray(a)).all()
+    # Q = predicted reward + predicted continue * V(predicted board, the next piece).
+    obs = ts.observation
+    q, (nxt, rew, con) = agent.lookahead(
+        params, params["critic"], obs.board, obs.piece, obs.queue[:, 0]
+    )
+    assert q.shape == (48, env.num_actions) and nxt.shape == (48, env.num_actions, 8, 6)
+    v = agent.value(
+        params["critic"], nxt, jnp.broadcast_to(obs.queue[:, :1], (48, env.num_actions))
+    )
+    np.testing.assert_allclose(q, rew + con * v, rtol=1e-5, atol=1e-6)
+    greedy, _ = agent.policy(params, agent.initial_carry(48), _obs(ts), jax.random.key(0), "greedy")
+    best = np.where(mask, np.asarray(q), -np.inf).argmax(-1)
+    assert (np.asarray(greedy) == best).all()
+
+
+def test_action_planes_are_the_piece_above_its_column():
+    """Every placement's plane, dropped straight down, is the cells the env locks (checked on
+    random games' steps that clear no line and do not top out)."""
+    env = Tetris(height=12, width=7, queue_size=2)
+    planes = env.action_planes()
+    assert planes.shape == (7, 28, 4, 7) and (planes.sum((-1, -2)) == 4).all()
+    _, tr = jax.jit(
+        lambda k: rollout.trace(
+            env,
+            heuristics.batch_policy(heuristics.make_policy(env, "random")),
+            k,
+            num_games=16,
+            steps=12,
+        )
+    )(jax.random.key(3))
+    board = np.asarray(tr.ts.observation.board).reshape(-1, 12, 7)
+    nxt = np.asarray(tr.next_ts.observation.board).reshape(-1, 12, 7)
+    piece = np.asarray(tr.ts.observation.piece).reshape(-1)
+    action = np.asarray(tr.action).reshape(-1)
+    lines = np.asarray(tr.next_ts.metrics["lines_cleared"]).reshape(-1)
+    going = np.asarray(tr.going).reshape(-1) & ~np.asarray(tr.next_ts.is_terminal).reshape(-1)
+    checked = 0
+    for i in np.flatnonzero(going & (lines == 0)):
+        new = nxt[i] & ~board[i]
+        grid = np.concatenate([np.zeros((4, 7), bool), new])  # The strip above the board.
+        plane = planes[piece[i], action[i]]
+        shifts = [
+            d for d in range(16) if (np.roll(np.pad(plane, ((0, 12), (0, 0))), d, 0) == grid).all()
+        ]
+        assert len(shifts) == 1, (i, piece[i], action[i])
+        checked += 1
+    assert checked > 50
+
+
+def _play_batch(env, key, games, steps):
+    """Replay-shaped batches (B, T) of random-policy games."""
+    policy = heuristics.batch_policy(heuristics.make_policy(env, "random"))
+
+    def run(key):
+        r = rollout.start(env, key, games)
+
+        def body(r, _):
+            r, tr = rollout.step(env, policy, r, auto_reset=True)
+            return r, (tr.ts, tr.action)
+
+        _, (ts, action) = jax.lax.scan(body, r, None, length=steps)
+        return ts, action
+
+    ts, action = jax.jit(run)(key)
+    sw = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+    batch = {k: sw(v) for k, v in _obs(ts).items()}
+    batch.update(
+        action=sw(action),
+        reward=sw(ts.reward),
+        is_last=sw(ts.is_last),
+        is_terminal=sw(ts.is_terminal),
+    )
+    return batch
+
+
+@pytest.mark.parametrize(
+    "updates,threshold", [(100, None), pytest.param(1500, 0.9, marks=pytest.mark.slow)]
+)
+def test_the_board_model_learns_the_next_board(updates, threshold):
+    """train_step on random games of a 6x8 board: the one-step board prediction gets better
+    than "the board does not change" within 100 updates; (slow) >= 90% exact within 1500."""
+    env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
+    agent = _agent(env, lr=1e-3, warmup=10)
+    agent = BoardAgent(
+        agent.config.replace(batch_size=16, batch_length=16),
+        env.observation_spec(),
+        env.num_actions,
+        env.action_planes(),
+    )
+    state = agent.init(jax.random.key(0))
+    data = _play_batch(env, jax.random.key(1), 256, 16)  # 256 sequences of 16 steps.
+    test = _play_batch(env, jax.random.key(2), 64, 16)
+    metrics = jax.jit(lambda p, b: agent._model_loss(p, b)[1])
+    first = jax.device_get(metrics(state.params, test))
+    key = jax.random.key(3)
+    for i in range(updates):
+        key, k1, k2 = jax.random.split(key, 3)
+        idx = jax.random.randint(k1, (16,), 0, 256)
+        state, m = agent.train_step(state, jax.tree.map(lambda x: x[idx], data), k2)
+        assert np.isfinite(float(m["loss/total"])), i
+    last = jax.device_get(metrics(state.params, test))
+    board, nxt = np.asarray(test["board"][:, :-1]), np.asarray(test["board"][:, 1:])
+    valid = ~np.asarray(test["is_first"][:, 1:])
+    copy = ((board == nxt).all((-1, -2)) & valid).sum() / valid.sum()
+    assert last["model/board_exact"] > max(first["model/board_exact"], copy) + 0.02, (
+        first,
+        last,
+        copy,
+    )
+    assert last["model/cell_error"] < 0.7 * first["model/cell_error"], (first, last)
+    if threshold is not None:
+        assert last["model/board_exact"] >= threshold, last
