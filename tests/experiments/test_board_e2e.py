@@ -1,0 +1,109 @@
+"""The board world model through the experiment tools: train, world-model report, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import evaluate
+from experiments import world_model as wm_program
+from experiments.lib import build, trainer
+from experiments.lib import world_model as wm
+
+
+def _board_config(debug_config):
+    c = debug_config
+    c.env.placement_features = False
+    c.agent.qhead = False
+    c.agent.world_model = "board"
+    c.agent.imag_length = 2
+    c.agent.imag_last = 2
+    c.env.reward_mode = "lines_only"
+    return c
+
+
+def _true_step(board, plane):
+    """The real rule, written out for the test: drop the plane's piece, lock, clear full rows.
+    Returns (next board, lines, top-out) for one board (H, W) and plane (4, W)."""
+    H = board.shape[0]
+    grid = jnp.concatenate([jnp.zeros_like(plane), board], 0)  # Strip above the board.
+
+    def shifted(d):
+        return jnp.roll(jnp.concatenate([plane, jnp.zeros_like(board)], 0), d, 0)
+
+    # The largest drop d such that every drop up to d fits (no overlap, nothing wraps).
+    ok = jnp.array([~(shifted(d) & grid).any() & ~shifted(d)[:d].any() for d in range(H + 4)])
+    d = jnp.argmin(jnp.concatenate([ok, jnp.array([False])])) - 1
+    locked = grid | shifted(d)
+    top = locked[:4].any()
+    full = locked[4:].all(-1)
+    keep = jnp.argsort(full, stable=True)  # Rows not full first, in order; full ones last.
+    rows = locked[4:][keep]
+    n = full.sum()
+    cleared = jnp.where(jnp.arange(H)[:, None] < n, False, jnp.roll(rows, n, 0))
+    return jnp.where(top, board, cleared), jnp.where(top, 0, n), top
+
+
+def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monkeypatch):
+    config = _board_config(debug_config)
+    workdir = str(tmp_path / "run")
+    out = trainer.run(config, workdir, log=lambda *_: None)
+    assert out["stopped"] == "end" and out["training"]["updates"] > 0
+    evals = [json.loads(line) for line in open(f"{workdir}/evals.jsonl")]
+    assert evals and "wm/open_loop_1/board_exact" in evals[-1]
+    # Its state is the board: the "posterior" is the real board.
+    assert evals[-1]["wm/posterior/board_exact"] == 1.0
+
+    result = wm_program.run(
+        workdir=workdir,
+        episodes=2,
+        max_pieces=20,
+        horizons=["1", "2"],
+        seed=3,
+        figure_games=2,
+        out=str(tmp_path / "wm"),
+        log=lambda *_: None,
+    )
+    assert 0 <= result["open_loop"]["2"]["board_exact"] <= 1
+    assert (tmp_path / "wm" / "world_model.png").stat().st_size > 5_000
+    text = (tmp_path / "wm" / "world_model.md").read_text()
+    assert "| open loop 2 |" in text
+
+    r = evaluate.evaluate(workdir, episodes=3, max_pieces=20, baselines=("random",), gif=False)
+    assert r["rows"][0]["stats"]["games"] == 3
+
+    # With the model replaced by the real rule, every open-loop board and event is right.
+    env = build.make_env(config, evaluation=True)
+    agent = build.make_agent(config, env)
+    params = jax.jit(agent.init)(jax.random.key(0)).params
+
+    def oracle(self, params, board, plane):
+        lead = board.shape[:-2]
+        f = jax.vmap(_true_step)
+        b, p = board.reshape((-1, *board.shape[-2:])), plane.reshape((-1, *plane.shape[-2:]))
+        nxt, lines, top = f(b, p)
+        nxt = nxt.reshape(board.shape)
+        rew = lines.reshape(lead).astype(jnp.float32)
+        con = (~top).reshape(lead).astype(jnp.float32)
+        return nxt, None, rew, con
+
+    monkeypatch.setattr(type(agent), "predict", oracle)
+    wm._report_fn.cache_clear()
+    wm._collect_fn.cache_clear()
+    try:
+        o = wm.measure(
+            agent, params, env, jax.random.key(1), episodes=4, max_pieces=24, horizons=(1, 2)
+        )
+    finally:
+        wm._report_fn.cache_clear()
+        wm._collect_fn.cache_clear()
+    assert o["games"]["ended"] > 0
+    for h in ("1", "2"):
+        s = o["open_loop"][h]
+        assert s["board_exact"] == 1.0 and s["lines_exact"] == 1.0, (h, s)
+        assert s["continue_accuracy"] == 1.0 and s["terminal_steps"] > 0, (h, s)
+    assert o["baselines"]["copy_start"]["1"]["board_exact"] < 1.0
+    assert np.isfinite(o["posterior"]["reward_abs_error"])
