@@ -111,7 +111,12 @@ class Dynamics(nn.Module):
         # back into the board) after, per column: cleared lines show as cells gone.
         counts = jnp.stack([b.sum((-1, -2)), sg(jax.nn.sigmoid(logits)).sum((-1, -2))], -1) / W
         h = nets.MLP(1, self.dim, name="event")(jnp.concatenate([pooled, counts], -1))
-        reward = nets.Linear(self.bins, 0.0, name="reward")(h)
+        # Plus a linear readout of the counts alone: twohot logits linear in them can peak at
+        # (cells before - cells after) / W + const, so the lines of a clear follow from the
+        # predicted board as soon as the board is right.
+        reward = nets.Linear(self.bins, 0.0, name="reward")(h) + nets.Linear(
+            self.bins, 0.0, name="reward_counts"
+        )(counts)
         cont = nets.Linear(1, name="cont")(h)[..., 0]
         return logits, reward, cont
 
@@ -298,6 +303,9 @@ class BoardAgent:
         valid = (~batch["is_first"][:, 1:]).astype(jnp.float32)
         rec = -outs.bernoulli_logp(logits, nxt).sum((-1, -2))
         rew_loss = outs.twohot_loss(rew, batch["reward"][:, 1:], self.bins)
+        # Steps with a reward (line clears) are rare: their reward loss counts board_event_weight
+        # times as much.
+        rew_loss = rew_loss * jnp.where(batch["reward"][:, 1:] != 0, c.board_event_weight, 1.0)
         con_target = (1.0 - batch["is_terminal"][:, 1:].astype(jnp.float32)) * (
             1.0 - 1.0 / c.horizon
         )

@@ -72,6 +72,7 @@ class Config:
     board_layers: int = 3  # Mixer blocks (or MLP layers) of the board networks.
     board_explore: float = 0.1  # Board agent: share of random actions when sampling.
     board_imag_explore: float = 0.0  # Board agent: the same, in imagined rollouts.
+    board_event_weight: float = 10.0  # Board model: weight of the reward loss where reward != 0.
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -205,7 +206,16 @@ def validate(config: Config) -> Config:
     if not 0.0 <= config.retnorm_lo < config.retnorm_hi <= 100.0:
         fail("retnorm_lo", f"need 0 <= retnorm_lo < retnorm_hi={config.retnorm_hi} <= 100")
     nonneg = [f.name for f in dataclasses.fields(Config) if f.name.startswith("scale_")]
-    for field in (*nonneg, "free_nats", "actent", "slowreg", "agc", "eps", "retnorm_limit"):
+    for field in (
+        *nonneg,
+        "board_event_weight",
+        "free_nats",
+        "actent",
+        "slowreg",
+        "agc",
+        "eps",
+        "retnorm_limit",
+    ):
         if getattr(config, field) < 0:
             fail(field, "must be >= 0")
     if not config.lr > 0:
