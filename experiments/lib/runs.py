@@ -39,14 +39,18 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Lines 'field: saved -> current' for every field that differs. A null agent field that
-    `current` lacks (an unset override of an option since retired: off) is no difference."""
+    `current` lacks (an unset override of an option since retired: off) is no difference, nor
+    is a field that `saved` lacks and `current` has at its schema default (a field added since:
+    by the schema's rule its default is the behaviour the run had)."""
     a, b = flat(saved), flat(current)
+    default = flat(schema.defaults().to_dict())
     missing = object()
     return [
         f"{k}: {a.get(k, missing) if k in a else '<absent>'} -> {b[k] if k in b else '<absent>'}"
         for k in sorted(set(a) | set(b))
         if a.get(k, missing) != b.get(k, missing)
         and not (k.startswith("agent.") and k not in b and a[k] is None)
+        and not (k not in a and k in default and b.get(k, missing) == default[k])
     ]
 
 

@@ -43,6 +43,6 @@ def test_committed_configs_are_on_todays_schema():
     from experiments.lib import runs, schema
 
     want = set(runs.flat(schema.defaults().to_dict()))
-    for name in ref.export_names():
+    for name in ref.all_export_names():
         with open(os.path.join(ref.EXPORTS, name, "config.json")) as f:
             assert set(runs.flat(json.load(f))) == want, name
