@@ -18,7 +18,7 @@ from experiments.lib import tetris
 from experiments.lib.errors import UserError
 from tetris_jax import Tetris
 
-SUITES = ("tetris", "gymnax")
+SUITES = ("tetris", "gymnax", "import")
 
 
 def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -43,6 +43,8 @@ def make_env(config: ml_collections.ConfigDict, evaluation: bool = False):
             env = GymnaxEnv(config.env.name, max_steps=int(config.env.max_steps) or None)
         except ValueError as err:
             raise UserError(f"config.env.{err}") from None
+    elif suite == "import":
+        env = _import_env(config.env.name)
     else:
         raise UserError(f"config.env.suite: got {suite!r}; allowed: {', '.join(SUITES)}")
     if suite != "tetris":  # Tetris is checked by its own tests; this traces it (seconds).
@@ -51,6 +53,21 @@ def make_env(config: ml_collections.ConfigDict, evaluation: bool = False):
         except ValueError as err:
             raise UserError(f"config.env ({env!r}): {err}") from None
     return env
+
+
+def _import_env(name: str):
+    """`module:factory` called with no arguments: your own env (README, "Your own
+    environment")."""
+    import importlib
+
+    module, _, attr = str(name).partition(":")
+    if not module or not attr:
+        raise UserError(f"config.env.name: got {name!r}; suite 'import' needs 'module:factory'")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise UserError(f"config.env.name: got {name!r}; cannot import it: {err}") from None
+    return factory()
 
 
 def task(env):

@@ -35,10 +35,11 @@ def defaults() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.env = ml_collections.ConfigDict()
-    # Which environment: "tetris" (the fields below) or "gymnax" (gymnax env `name`; of the
-    # fields below only max_steps applies: 0 = gymnax's own time limit).
+    # Which environment: "tetris" (the fields below), "gymnax" (gymnax env `name`; of the
+    # fields below only max_steps applies: 0 = gymnax's own time limit) or "import" (your own
+    # env: `name` is "module:factory", called with no arguments; README "Your own environment").
     c.env.suite = "tetris"
-    # gymnax env id (suite "gymnax" only), e.g. "CartPole-v1" or "Breakout-MinAtar".
+    # gymnax env id (e.g. "CartPole-v1", "Breakout-MinAtar") or, for "import", module:factory.
     c.env.name = ""
     # Visible rows of the board.
     c.env.height = 20
