@@ -51,6 +51,8 @@ def test_cartpole_trains_checkpoints_and_evaluates(tmp_path):
     # The same params and seed play the same episodes.
     again = evaluate.evaluate(workdir, episodes=3, max_pieces=40, baselines=(), gif=False)
     assert again["rows"][0]["stats"] == s
+    with pytest.raises(UserError, match="experiments.watch works on Tetris runs only"):
+        runs.load_checkpoint(workdir, None, None, tetris_only="experiments.watch")
 
 
 @pytest.mark.parametrize(
