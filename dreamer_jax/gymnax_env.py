@@ -12,8 +12,8 @@ episode is gymnax's reset with that step's reset key. So the frames are exactly 
 gymnax's `step` on the keys k_t, with `info["final_observation"]` inserted before each reset
 (tests/dreamer/test_gymnax_env.py checks it).
 
-The observation is one field, "obs": kind "binary" when gymnax's observation space is a box
-on [0, 1] (MinAtar's planes), else "real" (CartPole's positions and velocities).
+The observation is one field, "obs": kind "binary" (bool) when gymnax's observation space is
+a box on [0, 1] (MinAtar's planes), else "real" (float32: CartPole's positions and velocities).
 """
 
 from __future__ import annotations
@@ -62,17 +62,19 @@ class GymnaxEnv:
         self._shape = tuple(int(d) for d in space.shape)
         low, high = np.asarray(space.low), np.asarray(space.high)
         self._kind = "binary" if (low == 0).all() and (high == 1).all() else "real"
+        # Binary planes as bool: a quarter of the replay's bytes.
+        self._dtype = "bool" if self._kind == "binary" else "float32"
         self.num_actions = int(self.env.num_actions)
 
     def __repr__(self) -> str:
         return f"GymnaxEnv({self.name!r}, max_steps={self.max_steps})"
 
     def observation_spec(self) -> dict[str, FieldSpec]:
-        return {"obs": FieldSpec(self._shape, "float32", self._kind)}
+        return {"obs": FieldSpec(self._shape, self._dtype, self._kind)}
 
     def _timestep(self, obs, reward, first, last, terminal, steps) -> TimeStep:
         return TimeStep(
-            observation={"obs": jnp.asarray(obs, jnp.float32).reshape(self._shape)},
+            observation={"obs": jnp.asarray(obs).astype(self._dtype).reshape(self._shape)},
             reward=jnp.asarray(reward, jnp.float32),
             is_first=jnp.asarray(first, bool),
             is_last=jnp.asarray(last, bool),

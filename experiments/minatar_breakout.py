@@ -19,10 +19,10 @@ def get_config() -> ml_collections.ConfigDict:
     c = cartpole.get_config()
     c.env.name = "Breakout-MinAtar"
     # Rewards are sparse (one per brick) and episodes long: fewer replayed steps per env step
-    # than CartPole, so that a 60-minute CPU run sees more of the game.
+    # than CartPole, so that a 40-minute CPU run sees more of the game.
     c.train_ratio = 128.0
     c.replay_capacity = 16 * 16384
-    c.train_minutes = 60.0
+    c.train_minutes = 40.0
     c.ckpt_minutes = 5.0
     c.eval_max_pieces = 1000
     return c

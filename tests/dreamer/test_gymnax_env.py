@@ -86,7 +86,7 @@ def test_minatar_breakout_frames_match_gymnax():
     actions = [int(a) for a in rng.integers(0, 3, 200)]
     key = jax.random.key(1)
     env = GymnaxEnv("Breakout-MinAtar")
-    assert env.observation_spec()["obs"] == FieldSpec((10, 10, 4), "float32", "binary")
+    assert env.observation_spec()["obs"] == FieldSpec((10, 10, 4), "bool", "binary")
     got = _adapter_frames(env, key, actions)
     want = _gymnax_frames("Breakout-MinAtar", key, actions)
     for t, (ts, (obs, reward, first, last, terminal)) in enumerate(zip(got, want, strict=True)):
