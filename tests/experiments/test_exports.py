@@ -65,3 +65,22 @@ def test_cartpole_export_keeps_the_pole_up(tmp_path):
     s = result["rows"][0]["stats"]
     assert s["return_mean"] >= 475, s
     assert (s["return_mean"], s["return_min"], s["capped_share"]) == (500.0, 500.0, 0.0), s
+
+
+@pytest.mark.slow
+def test_minatar_breakout_export_plays_its_recorded_return(tmp_path):
+    """docs/results/params/minatar_breakout (40 minutes; docs/RESULTS.md): the 100 greedy
+    episodes of `experiments.evaluate --max_pieces=1000` (seed 12345) return 3.69 on average."""
+    from experiments import evaluate
+
+    result = evaluate.evaluate(
+        checkpoint=os.path.join(ref.EXPORTS, "minatar_breakout"),
+        episodes=100,
+        max_pieces=1000,
+        baselines=(),
+        gif=False,
+        out=str(tmp_path),
+        log=lambda _text: None,
+    )
+    s = result["rows"][0]["stats"]
+    assert s["return_mean"] == pytest.approx(3.69, abs=0.005), s
