@@ -1,8 +1,9 @@
 """Encoder and decoder for structured observations, plus the MLP heads.
 
 Observations are dicts of arrays described by a spec `{name: FieldSpec}` (see
-`tetris_jax.types.FieldSpec`): kind "binary" (0/1 cells), "categorical" (ints in
-[0, num_classes)) or "mask" (the bool action mask). Any leading (batch, time) axes are allowed.
+`dreamer_jax.envs.FieldSpec`): kind "binary" (0/1 cells), "categorical" (ints in
+[0, num_classes)), "real" (floats of any range), "mask" (the bool action mask) or
+"action_features" (below). Any leading (batch, time) axes are allowed.
 
 Encoder: every field becomes a flat float vector (binary and mask fields as 0/1, categorical
 fields one-hot), symlog-squashed as in DreamerV3, concatenated and fed to an MLP. Optionally
@@ -13,7 +14,9 @@ translation-equivariant and cheap. The flat MLP path stays, because absolute pos
 in Tetris (the height of the stack). `tiny` and `1m` use the MLP only; `12m`/`50m` add the conv.
 
 Decoder: an MLP from the latent features, then per field a linear layer giving per-cell
-Bernoulli logits for binary fields and class logits for categorical fields. Mask and
+Bernoulli logits for binary fields, class logits for categorical fields and, for real fields,
+the prediction in symlog space, trained by symlog-MSE as in DreamerV3 (`symlog_mse`; its
+observation estimate is `decoded_mean`). Mask and
 action-features fields are not decoded here: each gets its own head in the agent (`mask`,
 `afeat`), used in imagination.
 
@@ -34,7 +37,7 @@ import jax.numpy as jnp
 
 from dreamer_jax import nets, outs
 
-KINDS = ("binary", "categorical", "mask", "action_features")
+KINDS = ("binary", "categorical", "real", "mask", "action_features")
 
 
 def check_spec(obs_spec: Mapping[str, Any]) -> None:
@@ -111,9 +114,10 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latent features -> {field: logits} for every binary and categorical field.
+    """Latent features -> {field: output} for every binary, categorical and real field.
 
-    Binary fields give logits of the field's shape; categorical ones (*shape, num_classes).
+    Binary fields give logits of the field's shape; categorical ones (*shape, num_classes);
+    real ones the symlog-space prediction of the field's shape.
     """
 
     spec: tuple
@@ -139,7 +143,8 @@ class Decoder(nn.Module):
 def recon_losses(
     spec: tuple, logits: Mapping[str, jax.Array], obs: Mapping[str, jax.Array]
 ) -> dict[str, jax.Array]:
-    """Negative log-likelihood per decoded field, summed over the field's cells: (...)."""
+    """Negative log-likelihood per decoded field, summed over the field's cells: (...); for a
+    real field the symlog squared error (`symlog_mse`), DreamerV3's loss for continuous keys."""
     losses = {}
     for name, s in spec:
         if name not in logits:
@@ -148,10 +153,34 @@ def recon_losses(
         axes = tuple(range(-len(s.shape), 0))
         if s.kind == "categorical":
             logp = outs.cat_logp(jax.nn.log_softmax(logits[name], -1), target)
+        elif s.kind == "real":
+            logp = -symlog_mse(logits[name], target)
         else:
             logp = outs.bernoulli_logp(logits[name], target)
         losses[name] = -logp.sum(axes) if axes else -logp
     return losses
+
+
+def symlog_mse(pred: jax.Array, target: jax.Array) -> jax.Array:
+    """(pred - symlog(target))^2 per cell: DreamerV3's reconstruction loss of a continuous
+    field (Hafner et al. 2023, eq. 1-2), `pred` being in symlog space."""
+    return jnp.square(pred.astype(jnp.float32) - outs.symlog(target.astype(jnp.float32)))
+
+
+def decoded_mean(spec: tuple, outputs: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The decoder's estimate of each field: the cell probabilities of a binary field, the
+    most likely class of a categorical one, symexp(prediction) of a real one."""
+    kinds = dict(spec)
+    out = {}
+    for name, y in outputs.items():
+        kind = kinds[name].kind
+        if kind == "categorical":
+            out[name] = jnp.argmax(y, -1).astype(jnp.int32)
+        elif kind == "real":
+            out[name] = outs.symexp(y)
+        else:
+            out[name] = jax.nn.sigmoid(y)
+    return out
 
 
 class Head(nn.Module):

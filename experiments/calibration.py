@@ -106,7 +106,7 @@ def main(argv: list[str]) -> None:
         if FLAGS.games < 1 or FLAGS.max_pieces < 1:
             raise UserError("--games and --max_pieces must be >= 1")
         _, env, agent, params, step = runs.load_checkpoint(
-            FLAGS.workdir, FLAGS.checkpoint, FLAGS.step
+            FLAGS.workdir, FLAGS.checkpoint, FLAGS.step, tetris_only="experiments.calibration"
         )
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,5 +1,10 @@
 """Evaluate a checkpoint: `python -m experiments.evaluate --workdir=DIR [--step=N]
-[--episodes=1000] [--max_pieces=10000]`, or `--checkpoint=PATH` for a params-only export.
+[--episodes=1000] [--max_pieces=10000] [--seed=12345]`, or `--checkpoint=PATH` for a
+params-only export.
+
+Other envs than Tetris (a gymnax config): the return per episode of the greedy (and/or sampled)
+agent and of random play, mean, median and 95% bootstrap interval of the mean, to
+eval_<step>.json and .md (`--max_pieces` caps the steps of an episode; no GIF).
 
 Plays the games in parallel on device under the training rules (no training step limit and no
 curriculum: the empty-board standard game), with the greedy and/or sampled policy, and the
@@ -25,8 +30,12 @@ def define_flags() -> None:
     from experiments.lib.cli import define_checkpoint_flags
 
     define_checkpoint_flags()
-    flags.DEFINE_integer("episodes", 1000, "Games per policy.")
-    flags.DEFINE_integer("max_pieces", 10000, "Piece cap per game (capped games are counted).")
+    flags.DEFINE_integer("episodes", 1000, "Games (episodes) per policy.")
+    flags.DEFINE_integer(
+        "max_pieces",
+        10000,
+        "Piece cap per game (capped games are counted); other envs: step cap per episode.",
+    )
     flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
@@ -101,6 +110,11 @@ def evaluate(
     if episodes < 1 or max_pieces < 1:
         raise UserError("--episodes and --max_pieces must be >= 1")
     config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
+    if config.env.suite != "tetris":
+        for b in baselines:
+            if b != "random":
+                log(f"baseline {b}: unavailable (Tetris only)")
+        baselines = [b for b in baselines if b == "random"]
     out = out or default_out(workdir, checkpoint)
     os.makedirs(out, exist_ok=True)
     if export:
@@ -108,6 +122,24 @@ def evaluate(
         runs.dump_json(os.path.join(export, "export.json"), {"step": step})
         log(f"exported params of step {step} to {export}")
     key = jax.random.key(seed)
+    if config.env.suite != "tetris":
+        return _evaluate_episodes(
+            env,
+            agent,
+            params,
+            key,
+            step,
+            config,
+            workdir,
+            checkpoint,
+            out,
+            log,
+            episodes=episodes,
+            max_steps=max_pieces,
+            modes=modes,
+            baselines=baselines,
+            seed=seed,
+        )
     rows = []
     for mode in modes:
         t = time.time()
@@ -160,6 +192,84 @@ def evaluate(
             monitor.write_dashboard(workdir, metrics)
     log(markdown(step, rows, rules))
     log(f"wrote {base}.json, {base}.md" + (f", {base}.gif{note}" if gif else ""))
+    return result
+
+
+def episodes_markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
+    lines = [
+        f"Evaluation at env step {step:,}: {rules}",
+        "",
+        "| policy | episodes | return mean | median | std | 95% CI of mean | min | max "
+        "| length | capped |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        s = r["stats"]
+        lines.append(
+            f"| {r['policy']} | {s['episodes']} | {s['return_mean']:.2f} | "
+            f"{s['return_median']:.1f} | {s['return_std']:.2f} | [{s['return_ci95_low']:.2f}, "
+            f"{s['return_ci95_high']:.2f}] | {s['return_min']:.1f} | {s['return_max']:.1f} | "
+            f"{s['length_mean']:.1f} | {100 * s['capped_share']:.1f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _evaluate_episodes(
+    env, agent, params, key, step, config, workdir, checkpoint, out, log, **kw
+) -> dict[str, Any]:
+    """`evaluate` of a non-Tetris env: the return per episode of each policy (no GIF)."""
+    import jax
+
+    from experiments.lib import episodes, runs
+
+    rows = []
+    players = [(f"agent ({m})", agent, m) for m in kw["modes"]]
+    players += [("random", None, "sample") for b in kw["baselines"] if b == "random"]
+    for name, who, mode in players:
+        t = time.time()
+        eps = episodes.play_agent(
+            env,
+            who,
+            params,
+            key,
+            num_episodes=kw["episodes"],
+            max_steps=kw["max_steps"],
+            mode=mode,
+        )
+        rows.append({"policy": name, "stats": episodes.stats(eps), "seconds": time.time() - t})
+        s = rows[-1]["stats"]
+        log(
+            f"{name}: return/episode mean {s['return_mean']:.2f}, median "
+            f"{s['return_median']:.1f}, 95% CI [{s['return_ci95_low']:.2f}, "
+            f"{s['return_ci95_high']:.2f}]"
+        )
+    rules = (
+        f"{env!r}; {kw['episodes']} episodes per policy, seed {kw['seed']}, at most "
+        f"{kw['max_steps']} steps each"
+    )
+    result = {
+        "step": step,
+        "rules": rules,
+        "source": os.path.abspath(workdir or checkpoint),
+        "episodes": kw["episodes"],
+        "max_pieces": kw["max_steps"],
+        "seed": kw["seed"],
+        "rows": rows,
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+    }
+    base = os.path.join(out, f"eval_{step}")
+    runs.dump_json(base + ".json", result)
+    with open(base + ".md", "w") as f:
+        f.write(episodes_markdown(step, rows, rules))
+    if workdir and os.path.abspath(out) == os.path.abspath(workdir):
+        from experiments.lib import monitor
+
+        metrics = monitor.read_jsonl(os.path.join(workdir, monitor.METRICS_JSONL))
+        if metrics:
+            monitor.write_dashboard(workdir, metrics)
+    log(episodes_markdown(step, rows, rules))
+    log(f"wrote {base}.json, {base}.md (no GIF: Tetris only)")
     return result
 
 

@@ -67,7 +67,9 @@ def watch(
         raise UserError(f"--mode: got {mode!r}; allowed: greedy, sample")
     if max_pieces < 1 or fps < 0:
         raise UserError("--max_pieces must be >= 1 and --fps >= 0")
-    config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
+    config, env, agent, params, step = runs.load_checkpoint(
+        workdir, checkpoint, step, tetris_only="experiments.watch"
+    )
     tty = out.isatty() if tty is None else tty
     name = os.path.basename(os.path.normpath(workdir or checkpoint))
     head = (

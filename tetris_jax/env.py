@@ -172,6 +172,15 @@ class Tetris:
         stack at spawn) or lock out (a piece locks wholly inside the hidden rows).
     """
 
+    # Per-episode metrics (dreamer_jax.envs.Environment): name -> the `metrics` key whose value
+    # at `is_last` is the episode's.
+    episode_metrics = {
+        "length": "steps",
+        "lines": "total_lines",
+        "pieces": "pieces_placed",
+        "score": "score",
+    }
+
     def __init__(
         self,
         height: int = 20,

@@ -1,4 +1,8 @@
-"""The env and the agent of an experiment config, and the config's checks (before any work)."""
+"""The env and the agent of an experiment config, and the config's checks (before any work).
+
+`config.env.suite` picks the environment: "tetris" (`experiments.lib.tetris`) or "gymnax"
+(`dreamer_jax.gymnax_env`); the loop, evaluation and checkpoints see only the protocol of
+`dreamer_jax.envs`."""
 
 from __future__ import annotations
 
@@ -8,11 +12,14 @@ import jax
 import ml_collections
 
 from dreamer_jax import configs as agent_configs
-from dreamer_jax import replay
+from dreamer_jax import envs, replay
 from dreamer_jax.agent import Agent
 from dreamer_jax.board import BoardAgent
+from experiments.lib import tetris
 from experiments.lib.errors import UserError
 from tetris_jax import Tetris
+
+SUITES = ("tetris", "gymnax", "import")
 
 
 def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -23,26 +30,53 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config
 
 
-def make_env(config: ml_collections.ConfigDict, evaluation: bool = False) -> Tetris:
-    """The training env, or (evaluation=True) the same rules without the training step limit."""
-    e = config.env
-    max_steps = None if evaluation or not e.max_steps else int(e.max_steps)
+def make_env(config: ml_collections.ConfigDict, evaluation: bool = False):
+    """The training env of `config.env` (a `dreamer_jax.envs.Environment`), or (evaluation=True)
+    the evaluation rules: Tetris without its training step limit; a gymnax env as in training
+    (its time limit is part of the task). Checked against the protocol before any compile."""
+    suite = config.env.suite
+    if suite == "tetris":
+        env = tetris.make_env(config, evaluation)
+    elif suite == "gymnax":
+        from dreamer_jax.gymnax_env import GymnaxEnv
+
+        try:
+            env = GymnaxEnv(config.env.name, max_steps=int(config.env.max_steps) or None)
+        except ValueError as err:
+            raise UserError(f"config.env.{err}") from None
+    elif suite == "import":
+        env = _import_env(config.env.name)
+    else:
+        raise UserError(f"config.env.suite: got {suite!r}; allowed: {', '.join(SUITES)}")
+    if suite != "tetris":  # Tetris is checked by its own tests; this traces it (seconds).
+        try:
+            envs.check_env(env)
+        except ValueError as err:
+            raise UserError(f"config.env ({env!r}): {err}") from None
+    return env
+
+
+def _import_env(name: str):
+    """`module:factory` called with no arguments: your own env (README, "Your own
+    environment")."""
+    import importlib
+
+    module, _, attr = str(name).partition(":")
+    if not module or not attr:
+        raise UserError(f"config.env.name: got {name!r}; suite 'import' needs 'module:factory'")
     try:
-        return Tetris(
-            height=e.height,
-            width=e.width,
-            action_mode=e.action_mode,
-            reward_mode=e.reward_mode,
-            randomizer=e.randomizer,
-            queue_size=e.queue_size,
-            max_steps=max_steps,
-            shaping_gamma=e.shaping_gamma,
-            game_over_penalty=e.game_over_penalty,
-            piece_reward=e.piece_reward,
-            placement_features=e.placement_features,
-        )
-    except ValueError as err:
-        raise UserError(f"config.env: {err}") from None
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise UserError(f"config.env.name: got {name!r}; cannot import it: {err}") from None
+    return factory()
+
+
+def task(env):
+    """The module that evaluates `env` and names the score ranking checkpoints: Tetris' own
+    (lines per game) or the generic one (return per episode); both have `evaluate`, `SCORE`."""
+    from experiments.lib import episodes
+
+    return tetris if isinstance(env, Tetris) else episodes
 
 
 def agent_config(config: ml_collections.ConfigDict) -> agent_configs.Config:
@@ -58,9 +92,9 @@ def agent_config(config: ml_collections.ConfigDict) -> agent_configs.Config:
         raise UserError(f"config.agent: {err}") from None
 
 
-def make_agent(config: ml_collections.ConfigDict, env: Tetris) -> Agent | BoardAgent:
+def make_agent(config: ml_collections.ConfigDict, env) -> Agent | BoardAgent:
     """The agent of a config: DreamerV3's (`agent.world_model="rssm"`) or the board world
-    model's lookahead agent (`"board"`, placement mode)."""
+    model's lookahead agent (`"board"`, Tetris placement mode)."""
     c = agent_config(config)
     if c.world_model == "board":
         return BoardAgent(c, env.observation_spec(), env.num_actions, env.action_planes())
@@ -127,44 +161,20 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
         f"must hold max(seq_len, collect_steps) steps per env: >= "
         f"{max(config.seq_len, config.collect_steps) * config.num_envs}",
     )
-    if config.agent.world_model == "board":
-        if config.env.action_mode != "placement":
-            raise UserError(
-                f"config.agent.world_model: got 'board'; the board world model plans over "
-                f"placements: needs env.action_mode='placement', got {config.env.action_mode!r}"
-            )
-        if config.agent.qhead:
-            raise UserError(
-                "config.agent.qhead: got True; the board world model has no Q head: set "
-                "agent.qhead=False"
-            )
-        imag = agent_config(config).imag_length
-        if imag > config.env.queue_size:
-            raise UserError(
-                f"config.agent.imag_length: got {imag}; the board world model imagines with "
-                f"the queue's pieces: at most env.queue_size={config.env.queue_size}"
-            )
-    if config.agent.qhead and not config.env.placement_features:
-        raise UserError(
-            "config.agent.qhead: got True; the Q head scores placements by their "
-            "features: needs env.placement_features=True (placement mode), or set "
-            "agent.qhead=False"
-        )
-    cur = config.curriculum
-    if cur.enabled:
-        limit = config.env.height - 4
-        if not (isinstance(cur.max_rows, int) and 0 <= cur.max_rows <= limit):
-            raise UserError(
-                f"config.curriculum.max_rows: got {cur.max_rows!r}; allowed: an int "
-                f"in [0, env.height - 4 = {limit}]"
-            )
-        if not (isinstance(cur.holes_per_row, int) and 1 <= cur.holes_per_row < config.env.width):
-            raise UserError(
-                f"config.curriculum.holes_per_row: got {cur.holes_per_row!r}; "
-                f"allowed: an int in [1, env.width - 1]"
-            )
-        if not cur.anneal_steps >= 0:
-            raise UserError(f"config.curriculum.anneal_steps: got {cur.anneal_steps!r}; >= 0")
+    if config.env.suite == "tetris":
+        tetris.check_config(config)
+    else:
+        for field, off in (
+            ("agent.qhead", not config.agent.qhead),
+            ("agent.world_model", config.agent.world_model in (None, "rssm")),
+            ("curriculum.enabled", not config.curriculum.enabled),
+            ("wm_episodes", not config.wm_episodes),
+        ):
+            if not off:
+                raise UserError(
+                    f"config.{field}: Tetris only; set it off (False / 0) for "
+                    f"env.suite={config.env.suite!r}"
+                )
 
 
 def check_replay_memory(config: ml_collections.ConfigDict, spec: dict[str, Any]) -> int:

@@ -37,6 +37,16 @@ DIGESTS = "sha256.json"
 ITEMS = ("state", "params", "meta")
 
 
+def _drop_empty(tree: Any) -> Any:
+    """`tree` with zero-size arrays (orbax cannot save them; e.g. the policy's previous action
+    features when there are none) as None; `_put_back_empty` restores them."""
+    return jax.tree.map(lambda x: None if getattr(x, "size", 1) == 0 else x, tree)
+
+
+def _put_back_empty(restored: Any, template: Any) -> Any:
+    return jax.tree.map(lambda t, r: t if getattr(t, "size", 1) == 0 else r, template, restored)
+
+
 def _to_tree(state: Any, save_replay: bool) -> dict[str, Any]:
     tree = {
         "agent": state.agent,
@@ -46,6 +56,21 @@ def _to_tree(state: Any, save_replay: bool) -> dict[str, Any]:
         "ep_return": state.ep_return,
         "key": jax.random.key_data(state.key),
     }
+    if save_replay:
+        tree["replay"] = state.replay
+    return _drop_empty(tree)
+
+
+def _to_tree_full(state: Any, save_replay: bool) -> dict[str, Any]:
+    """`_to_tree` with the zero-size arrays kept (the template they are put back from)."""
+    tree = dict(
+        agent=state.agent,
+        env=state.env,
+        last=state.last,
+        policy=state.policy,
+        ep_return=state.ep_return,
+        key=state.key,
+    )
     if save_replay:
         tree["replay"] = state.replay
     return tree
@@ -283,7 +308,7 @@ class Checkpointer:
                 f"checkpoint {step} in {self.directory} cannot be restored "
                 f"(corrupt, or from a different config): {err}"
             ) from err
-        tree = out["state"]
+        tree = _put_back_empty(out["state"], _to_tree_full(state, has_replay))
         state = state.replace(
             agent=tree["agent"],
             env=tree["env"],

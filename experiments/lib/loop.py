@@ -1,7 +1,8 @@
 """The on-device training loop: one jitted collect and one jitted chunk of train steps.
 
 `collect` is a `lax.scan` over `collect_steps` of: the agent's policy (recurrent carry kept in
-the state) on every env, a vmapped `auto_reset_step`, and a row for the replay; the rows are
+the state) on every env, a vmapped `auto_reset_step` of any `dreamer_jax.envs.Environment`,
+and a row for the replay; the rows are
 written with `replay.add_sequence`. `train` is a `lax.scan` over `num_updates` of a replay
 sample and `agent.train_step`. Both take and return the whole `LoopState` (donated), so the
 host only sees the small per-call statistics. With several devices the envs, their carries
@@ -21,10 +22,8 @@ from jax.sharding import PartitionSpec as P
 
 from dreamer_jax import replay
 from dreamer_jax.agent import Agent, PolicyCarry, TrainState
-from experiments.lib import policies
-from tetris_jax import State, Tetris, TimeStep, rollout
-
-FLAGS = ("is_first", "is_last", "is_terminal")
+from dreamer_jax.envs import FLAGS, Environment
+from experiments.lib import policies, tetris
 
 
 @flax.struct.dataclass
@@ -32,15 +31,15 @@ class LoopState:
     """Everything the device loop carries; checkpointed whole (the replay optionally)."""
 
     agent: TrainState
-    env: State  # (N, ...) env states.
-    last: TimeStep  # (N, ...) the latest time step, not acted on yet.
+    env: Any  # (N, ...) env states.
+    last: Any  # (N, ...) the latest time step, not acted on yet.
     policy: PolicyCarry  # (N, ...) RSSM state and previous action.
     ep_return: jax.Array  # (N,) float32 return of the running episode so far.
     replay: replay.ReplayState
     key: jax.Array  # typed PRNG key.
 
 
-def replay_spec(env: Tetris) -> dict[str, jax.ShapeDtypeStruct]:
+def replay_spec(env: Environment) -> dict[str, jax.ShapeDtypeStruct]:
     """One replay row: the observation fields, the action taken on them, reward and flags."""
     spec = {k: jax.ShapeDtypeStruct(f.shape, f.dtype) for k, f in env.observation_spec().items()}
     spec["action"] = jax.ShapeDtypeStruct((), jnp.int32)
@@ -53,7 +52,10 @@ def replay_spec(env: Tetris) -> dict[str, jax.ShapeDtypeStruct]:
 class Collecting(NamedTuple):
     """The scan carry of `collect`."""
 
-    rollout: rollout.Rollout
+    states: Any  # (N, ...) env states.
+    ts: Any  # (N, ...) the time steps to act on next.
+    carry: PolicyCarry
+    key: jax.Array
     ep_return: jax.Array  # (N,) float32 return of the running episodes so far.
 
 
@@ -78,7 +80,7 @@ def shardings(state: LoopState, mesh: Mesh) -> LoopState:
 
 
 def init_state(
-    env: Tetris,
+    env: Environment,
     agent: Agent,
     key: jax.Array,
     *,
@@ -119,26 +121,8 @@ def init_state(
     return jax.jit(make, out_shardings=shardings(jax.eval_shape(make), mesh))()
 
 
-def curriculum_boards(
-    key: jax.Array, num: int, height: int, width: int, max_rows: jax.Array, holes: int
-) -> jax.Array:
-    """(num, height, width) bool start boards: 0..max_rows bottom rows filled, `holes` gaps each."""
-    k_rows, k_holes = jax.random.split(key)
-    rows = jax.random.randint(k_rows, (num,), 0, max_rows + 1)
-    u = jax.random.uniform(k_holes, (num, height, width))
-    gap = jnp.argsort(jnp.argsort(u, axis=-1), axis=-1) < holes  # `holes` random columns.
-    row = jnp.arange(height)[None, :, None]
-    return ~gap & (row >= height - rows[:, None, None])
-
-
-def max_curriculum_rows(env_steps: jax.Array, *, max_rows: int, anneal_steps: int) -> jax.Array:
-    """Linear anneal from `max_rows` to 0 over `anneal_steps` env steps."""
-    left = 1.0 - env_steps / max(anneal_steps, 1)
-    return jnp.round(max_rows * jnp.clip(left, 0.0, 1.0)).astype(jnp.int32)
-
-
 def make_collect(
-    env: Tetris,
+    env: Environment,
     agent: Agent,
     *,
     num_envs: int,
@@ -147,27 +131,34 @@ def make_collect(
     mesh: Mesh,
     state_shardings: LoopState,
 ):
-    """Jitted collect(state, env_steps) -> (state, stats); `state` is donated."""
+    """Jitted collect(state, env_steps) -> (state, stats); `state` is donated. `curriculum`
+    (Tetris only): the start boards of the episodes that restart (`experiments.lib.tetris`)."""
     split = NamedSharding(mesh, P("data"))
+    is_tetris = isinstance(env, tetris.Tetris)
+    metrics = dict(env.episode_metrics)
 
     def collect(state: LoopState, env_steps: jax.Array):
         key, k_board, k_roll = jax.random.split(state.key, 3)
         boards = None
         if curriculum is not None:
-            top = max_curriculum_rows(
+            top = tetris.max_curriculum_rows(
                 env_steps, max_rows=curriculum["max_rows"], anneal_steps=curriculum["anneal_steps"]
             )
-            boards = curriculum_boards(
+            boards = tetris.curriculum_boards(
                 k_board, num_envs, env.height, env.width, top, curriculum["holes_per_row"]
             )
             boards = jax.lax.with_sharding_constraint(boards, split)
 
         def body(c: Collecting, _):
-            r, tr = rollout.step(env, act, c.rollout, auto_reset=True, boards=boards)
-            last, ts = tr.ts, tr.next_ts
+            # Keys as in tetris_jax.rollout.step: one split per step, its second for the policy.
+            k_next, k_act = jax.random.split(c.key)
+            action, carry, _ = act(c.carry, c.states, c.ts, k_act)
+            args = (c.states, action) if boards is None else (c.states, action, boards)
+            states, ts = jax.vmap(env.auto_reset_step)(*args)
+            last = c.ts
             row = policies.observation_fields(last.observation)
             row.update(
-                action=tr.action,
+                action=action,
                 reward=last.reward,
                 is_first=last.is_first,
                 is_last=last.is_last,
@@ -175,35 +166,26 @@ def make_collect(
             )
             ret = jnp.where(ts.is_first, 0.0, c.ep_return + ts.reward)
             end = ts.is_last
-            m = ts.metrics
             ended = lambda x: jnp.sum(jnp.where(end, x, 0).astype(jnp.float32))
-            stats = {
-                "episodes": ended(1),
-                "ep_return_sum": ended(ret),
-                "ep_length_sum": ended(m["steps"]),
-                "ep_lines_sum": ended(m["total_lines"]),
-                "ep_pieces_sum": ended(m["pieces_placed"]),
-                "ep_score_sum": ended(m["score"]),
-                "ep_lines_max": jnp.max(jnp.where(end, m["total_lines"], 0)).astype(jnp.float32),
-                "lines": jnp.sum(m["lines_cleared"]).astype(jnp.float32),
-                "reward": jnp.sum(ts.reward),
-            }
-            return Collecting(r, ret), (row, stats)
+            stats = {"episodes": ended(1), "ep_return_sum": ended(ret)}
+            for name, k in metrics.items():
+                stats[f"ep_{name}_sum"] = ended(ts.metrics[k])
+            if is_tetris:
+                stats.update(tetris.collect_stats(ts, end))
+            stats["reward"] = jnp.sum(ts.reward)
+            return Collecting(states, ts, carry, k_next, ret), (row, stats)
 
         act = policies.agent_policy(agent, state.agent.params, "sample")
-        start = rollout.Rollout(
-            state.env, state.last, state.policy, jnp.zeros((num_envs,), bool), k_roll, jnp.int32(0)
-        )
-        c, (rows, stats) = jax.lax.scan(body, Collecting(start, state.ep_return), None, steps)
+        start = Collecting(state.env, state.last, state.policy, k_roll, state.ep_return)
+        c, (rows, stats) = jax.lax.scan(body, start, None, steps)
         rows = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)  # (T, N, ...) -> (N, T, ...)
         buf = replay.add_sequence(state.replay, rows)
         stats = {k: (jnp.max(v) if k.endswith("_max") else jnp.sum(v)) for k, v in stats.items()}
         if boards is not None:
             stats["curriculum_rows"] = top.astype(jnp.float32)
         stats["replay_fill"] = replay.fill_fraction(buf)
-        r = c.rollout
         new = state.replace(
-            env=r.states, last=r.ts, policy=r.carry, ep_return=c.ep_return, replay=buf, key=key
+            env=c.states, last=c.ts, policy=c.carry, ep_return=c.ep_return, replay=buf, key=key
         )
         return new, stats
 
@@ -248,7 +230,7 @@ def plan_updates(config) -> tuple[int, float]:
     return chunk, per_iter / chunk
 
 
-def make_step_fns(config, env: Tetris, agent: Agent, state: LoopState, mesh: Mesh):
+def make_step_fns(config, env: Environment, agent: Agent, state: LoopState, mesh: Mesh):
     """The jitted collect and train functions of a config: (collect, train, updates per train
     call, train calls per iteration). Only entry points read `config`; this is their shared
     wiring."""

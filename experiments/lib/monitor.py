@@ -104,6 +104,8 @@ def progress_line(row: dict[str, Any], total: int, budget_s: float = 0.0) -> str
     )
     if "ep_lines" in row:
         text += f" | lines/ep {row['ep_lines']:.2f}"
+    elif "ep_return" in row:
+        text += f" | return/ep {row['ep_return']:.1f}"
     if "loss/total" in row:
         text += f" | loss {row['loss/total']:.3f}"
     return text
@@ -136,6 +138,16 @@ def dashboard_text(row: dict[str, Any]) -> str:
 EVAL_PANEL, RATES_PANEL = "eval", "rates"  # Panels drawn from evals.jsonl and two columns.
 
 
+def is_tetris(config: dict[str, Any] | None) -> bool:
+    """Whether a run's config is a Tetris one (configs saved before `env.suite` are)."""
+    return (config or {}).get("env", {}).get("suite", "tetris") == "tetris"
+
+
+def eval_metric(config: dict[str, Any] | None) -> str:
+    """The per-episode quantity the greedy evaluation reports: lines (Tetris) or return."""
+    return "lines" if is_tetris(config) else "return"
+
+
 def dashboard_panels(
     config: dict[str, Any] | None, rows: list[dict[str, Any]]
 ) -> list[tuple[str, str]]:
@@ -145,6 +157,18 @@ def dashboard_panels(
     only when logged."""
     env = (config or {}).get("env", {})
     logged = set().union(*rows) if rows else set()
+    if not is_tetris(config):
+        return [
+            (EVAL_PANEL, "Greedy evaluation: return / episode"),
+            ("ep_return", "Training episodes: return / episode"),
+            ("ep_length", "Training episodes: steps / episode"),
+            ("loss/world_model", "World-model loss"),
+            ("loss/policy", "Actor loss"),
+            ("loss/value", "Critic loss"),
+            ("actor/entropy", "Policy entropy"),
+            ("replay_fill", "Replay fill"),
+            (RATES_PANEL, "Throughput (compiles and checkpoints left out)"),
+        ]
     panels = [
         (EVAL_PANEL, "Greedy evaluation: lines / game"),
         ("ep_lines", "Training episodes: lines / episode"),
@@ -177,7 +201,13 @@ def dashboard_title(
     """Two lines: the run's name and its config's key fields; where it stands."""
     name = os.path.basename(os.path.normpath(os.path.abspath(workdir)))
     head = name
-    if config:
+    if config and not is_tetris(config):
+        env = config.get("env", {})
+        head += (
+            f": {env.get('suite')} {env.get('name')}; agent {config.get('agent_preset')}, "
+            f"seed {config.get('seed')}"
+        )
+    elif config:
         env, agent = config.get("env", {}), config.get("agent", {})
         qhead = " + Q head" if agent.get("qhead") else ""
         curriculum = ", curriculum" if config.get("curriculum", {}).get("enabled") else ""
@@ -194,9 +224,11 @@ def dashboard_title(
         f"env step {last['env_steps']:,}, {last.get('updates', 0):,} updates, "
         f"{last.get('wall_s', 0.0) / 60:.1f} min"
     )
-    scores = [e["eval/lines_mean"] for e in evals if "eval/lines_mean" in e]
+    metric = eval_metric(config)
+    scores = [e[f"eval/{metric}_mean"] for e in evals if f"eval/{metric}_mean" in e]
+    unit = "lines/game" if metric == "lines" else "return/episode"
     if scores:
-        where += f"; last evaluation {scores[-1]:.4g} lines/game, best {max(scores):.4g}"
+        where += f"; last evaluation {scores[-1]:.4g} {unit}, best {max(scores):.4g}"
     return head + "\n" + where
 
 
@@ -209,9 +241,10 @@ def reference_lines(workdir: str, config: dict[str, Any] | None) -> list[tuple[s
     refs: list[tuple[str, float]] = []
     cap = (config or {}).get("eval_max_pieces")
     width = (config or {}).get("env", {}).get("width")
+    metric = eval_metric(config)
     if not cap:
         return refs
-    if width:
+    if width and metric == "lines":
         refs.append((f"most possible in {cap:,} pieces", float(4 * cap // width)))
     results = []
     for f in os.listdir(workdir) if os.path.isdir(workdir) else []:
@@ -229,7 +262,9 @@ def reference_lines(workdir: str, config: dict[str, Any] | None) -> list[tuple[s
         for r in result.get("rows", []):
             if not str(r.get("policy", "agent")).startswith("agent"):
                 games = r["stats"].get("games", result.get("episodes"))
-                refs.append((f"{r['policy']} ({games} games)", float(r["stats"]["lines_mean"])))
+                value = r["stats"].get(f"{metric}_mean")
+                if value is not None:
+                    refs.append((f"{r['policy']} ({games} games)", float(value)))
         break
     return refs
 
@@ -249,21 +284,28 @@ def _series(ax, xs, ys, label: str | None = None, color: str | None = None) -> N
 def _eval_panel(
     ax, evals: list[dict[str, Any]], refs: list[tuple[str, float]], config: dict[str, Any] | None
 ) -> bool:
-    """Greedy lines/game at each checkpoint, its 95% interval, the best, the references."""
+    """Greedy lines/game (other envs: return/episode) at each checkpoint, its 95% interval, the
+    best, the references."""
+    m = eval_metric(config)
     if config and config.get("eval_episodes"):
-        ax.set_title(
-            f"Greedy evaluation: lines / game ({config['eval_episodes']} games, "
-            f"cap {config['eval_max_pieces']:,} pieces)"
-        )
-    pts = [e for e in evals if isinstance(e.get("eval/lines_mean"), (int, float))]
+        if m == "lines":
+            ax.set_title(
+                f"Greedy evaluation: lines / game ({config['eval_episodes']} games, "
+                f"cap {config['eval_max_pieces']:,} pieces)"
+            )
+        else:
+            ax.set_title(
+                f"Greedy evaluation: return / episode ({config['eval_episodes']} episodes)"
+            )
+    pts = [e for e in evals if isinstance(e.get(f"eval/{m}_mean"), (int, float))]
     if not pts:
         return False
     xs = [e["env_steps"] for e in pts]
-    ys = [e["eval/lines_mean"] for e in pts]
+    ys = [e[f"eval/{m}_mean"] for e in pts]
     ax.plot(xs, ys, "o-", lw=2, color="C0", label="agent (greedy), each checkpoint")
-    if all("eval/lines_ci95_low" in e and "eval/lines_ci95_high" in e for e in pts):
-        low = [y - e["eval/lines_ci95_low"] for y, e in zip(ys, pts, strict=True)]
-        high = [e["eval/lines_ci95_high"] - y for y, e in zip(ys, pts, strict=True)]
+    if all(f"eval/{m}_ci95_low" in e and f"eval/{m}_ci95_high" in e for e in pts):
+        low = [y - e[f"eval/{m}_ci95_low"] for y, e in zip(ys, pts, strict=True)]
+        high = [e[f"eval/{m}_ci95_high"] - y for y, e in zip(ys, pts, strict=True)]
         ax.errorbar(
             xs,
             ys,

@@ -39,14 +39,18 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Lines 'field: saved -> current' for every field that differs. A null agent field that
-    `current` lacks (an unset override of an option since retired: off) is no difference."""
+    `current` lacks (an unset override of an option since retired: off) is no difference, nor
+    is a field that `saved` lacks and `current` has at its schema default (a field added since:
+    by the schema's rule its default is the behaviour the run had)."""
     a, b = flat(saved), flat(current)
+    default = flat(schema.defaults().to_dict())
     missing = object()
     return [
         f"{k}: {a.get(k, missing) if k in a else '<absent>'} -> {b[k] if k in b else '<absent>'}"
         for k in sorted(set(a) | set(b))
         if a.get(k, missing) != b.get(k, missing)
         and not (k.startswith("agent.") and k not in b and a[k] is None)
+        and not (k not in a and k in default and b.get(k, missing) == default[k])
     ]
 
 
@@ -107,9 +111,12 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
     return module.get_config()
 
 
-def load_checkpoint(workdir: str | None, checkpoint: str | None, step: int | None):
+def load_checkpoint(
+    workdir: str | None, checkpoint: str | None, step: int | None, *, tetris_only: str = ""
+):
     """(config ConfigDict, env, agent, params, step) from a workdir checkpoint or an export;
-    the env has the evaluation rules (no training step limit)."""
+    the env has the evaluation rules (no training step limit). `tetris_only`: the name of a
+    tool that works on Tetris runs only, refusing others with a UserError."""
     if bool(workdir) == bool(checkpoint):
         raise UserError("give exactly one of --workdir and --checkpoint")
     folder = workdir or checkpoint
@@ -119,6 +126,11 @@ def load_checkpoint(workdir: str | None, checkpoint: str | None, step: int | Non
     if saved is None:
         raise UserError(f"{folder}: no {CONFIG_JSON} (not a training run or export)")
     config = config_from_json(saved)
+    if tetris_only and config.env.suite != "tetris":
+        raise UserError(
+            f"{tetris_only} works on Tetris runs only; {folder} is a {config.env.suite} "
+            f"{config.env.name!r} run (experiments.evaluate works on any)"
+        )
     env = build.make_env(config, evaluation=True)
     agent = build.make_agent(config, env)
     # Restored onto this process's first device, whatever the devices that saved them (a

@@ -35,6 +35,12 @@ def defaults() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.env = ml_collections.ConfigDict()
+    # Which environment: "tetris" (the fields below), "gymnax" (gymnax env `name`; of the
+    # fields below only max_steps applies: 0 = gymnax's own time limit) or "import" (your own
+    # env: `name` is "module:factory", called with no arguments; README "Your own environment").
+    c.env.suite = "tetris"
+    # gymnax env id (e.g. "CartPole-v1", "Breakout-MinAtar") or, for "import", module:factory.
+    c.env.name = ""
     # Visible rows of the board.
     c.env.height = 20
     # Columns of the board.
@@ -99,7 +105,7 @@ def defaults() -> ml_collections.ConfigDict:
     c.save_replay = True
     # Greedy games played at each checkpoint to rank checkpoints (0 = no evaluation).
     c.eval_episodes = 32
-    # Piece cap of those games.
+    # Piece cap of those games (other envs: step cap of those episodes).
     c.eval_max_pieces = 1000
     # Greedy games at each checkpoint on which the world model is scored (experiments.lib.
     # world_model: exact boards posterior and open loop, lines, game over; 0 = off).

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from experiments.lib import build, loop, monitor, play, runs, world_model
+from experiments.lib import build, loop, monitor, runs, world_model
 from experiments.lib import checkpoints as ckpt
 from experiments.lib.errors import Diverged
 
@@ -96,6 +96,7 @@ class Trainer:
         build.check_config(config, jax.device_count())
         self.env = build.make_env(config)
         self.eval_env = build.make_env(config, evaluation=True)
+        self.task = build.task(self.env)  # Evaluation and its score: Tetris' or generic.
         self.agent = build.make_agent(config, self.env)
         self.replay_bytes = build.check_replay_memory(config, loop.replay_spec(self.env))
         runs.check_config_change(workdir, self.plain, allow_config_change)
@@ -268,17 +269,21 @@ class Trainer:
             tot = {k: float(sum(float(s[k]) for s in cs)) for k in cs[0] if not k.endswith("_max")}
             eps = tot["episodes"]
             c.episodes += int(eps)
-            c.lines_total += int(tot["lines"])
-            if tot["lines"] > 0:
-                c.last_line_step = c.env_steps
+            if "lines" in tot:  # Tetris.
+                c.lines_total += int(tot["lines"])
+                if tot["lines"] > 0:
+                    c.last_line_step = c.env_steps
             if eps > 0:
-                for k in ("return", "length", "lines", "pieces", "score"):
+                for k in ("return", *self.env.episode_metrics):
                     row[f"ep_{k}"] = tot[f"ep_{k}_sum"] / eps
-                row["ep_lines_max"] = max(float(s["ep_lines_max"]) for s in cs)
+                if "ep_lines_max" in cs[0]:
+                    row["ep_lines_max"] = max(float(s["ep_lines_max"]) for s in cs)
             row["replay_fill"] = float(cs[-1]["replay_fill"])
             if "curriculum_rows" in cs[-1]:
                 row["curriculum_rows"] = float(cs[-1]["curriculum_rows"])
-        row["episodes"], row["lines_total"] = c.episodes, c.lines_total
+        row["episodes"] = c.episodes
+        if config.env.suite == "tetris":
+            row["lines_total"] = c.lines_total
         if self.good_train:
             for k in self.good_train[0]:
                 row[k] = float(np.mean([float(m[k]) for m in self.good_train]))
@@ -289,7 +294,7 @@ class Trainer:
         return row
 
     def _warn_if_no_lines(self) -> None:
-        every = self.config.no_lines_warning_steps
+        every = self.config.no_lines_warning_steps if self.config.env.suite == "tetris" else 0
         quiet = self.c.env_steps - self.c.last_line_step
         since_warned = self.c.env_steps - self.warned_at
         if every and quiet >= every and (self.warned_at < 0 or since_warned >= every):
@@ -299,19 +304,19 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def evaluate(self) -> dict[str, float] | None:
-        """Greedy games on the empty board (the score that ranks checkpoints)."""
+        """Greedy episodes (Tetris: games on the empty board); `self.task.SCORE` of them ranks
+        checkpoints."""
         config = self.config
         if not config.eval_episodes:
             return None
-        games = play.play_agent(
+        return self.task.evaluate(
             self.eval_env,
             self.agent,
             self.state.agent.params,
             jax.random.key(config.seed),
-            num_games=config.eval_episodes,
-            max_pieces=config.eval_max_pieces,
+            episodes=config.eval_episodes,
+            max_steps=config.eval_max_pieces,
         )
-        return play.stats(games)
 
     def world_model_metrics(self) -> dict[str, float]:
         """The world model scored on greedy games ("wm/..." scalars; experiments.world_model
@@ -336,8 +341,9 @@ class Trainer:
         c = self.c
         ev = self.evaluate()
         wm = self.world_model_metrics()
-        if ev is not None and (c.best_eval is None or ev["lines_mean"] > c.best_eval):
-            c.best_eval = ev["lines_mean"]
+        score = None if ev is None else ev[self.task.SCORE]
+        if score is not None and (c.best_eval is None or score > c.best_eval):
+            c.best_eval = score
         counters = dataclasses.replace(c, train_s=self.wall_s())
         meta = {
             "counters": dataclasses.asdict(counters),
@@ -345,9 +351,7 @@ class Trainer:
             "has_replay": bool(self.config.save_replay),
             "reason": reason,
         }
-        self.checkpoints.save(
-            c.env_steps, self.state, meta, None if ev is None else ev["lines_mean"]
-        )
+        self.checkpoints.save(c.env_steps, self.state, meta, score)
         self.last_ckpt = time.time()
         if self.metrics is not None:
             for k, v in wm.items():
@@ -369,9 +373,10 @@ class Trainer:
             self.metrics.flush()
             monitor.write_dashboard(self.workdir, self.metrics.rows)
             monitor.write_summary(self.workdir, self.summary(ev))
+        what = "lines/game" if self.task.SCORE == "lines_mean" else "return/episode"
         self.log(
             f"checkpoint {c.env_steps:,} ({reason})"
-            + ("" if ev is None else f"; eval lines/game {ev['lines_mean']:.2f}")
+            + ("" if ev is None else f"; eval {what} {score:.2f}")
         )
 
     def summary(self, ev: dict[str, float] | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ compile) and the cheap direct-mode export run; `-m slow` runs all of them.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -38,11 +39,48 @@ def test_export_plays_the_recorded_games(name):
 
 def test_committed_configs_are_on_todays_schema():
     """Each export's config.json has exactly today's fields, so none loads by default values."""
-    import os
-
     from experiments.lib import runs, schema
 
     want = set(runs.flat(schema.defaults().to_dict()))
-    for name in ref.export_names():
+    for name in ref.all_export_names():
         with open(os.path.join(ref.EXPORTS, name, "config.json")) as f:
             assert set(runs.flat(json.load(f))) == want, name
+
+
+def test_cartpole_export_keeps_the_pole_up(tmp_path):
+    """docs/results/params/cartpole (experiments/cartpole.py, 20 minutes; docs/RESULTS.md)
+    plays 100 greedy CartPole-v1 episodes of `experiments.evaluate` (seed 12345) as recorded:
+    every one reaches the 500-step limit."""
+    from experiments import evaluate
+
+    result = evaluate.evaluate(
+        checkpoint=os.path.join(ref.EXPORTS, "cartpole"),
+        episodes=100,
+        max_pieces=10000,
+        baselines=(),
+        gif=False,
+        out=str(tmp_path),
+        log=lambda _text: None,
+    )
+    s = result["rows"][0]["stats"]
+    assert s["return_mean"] >= 475, s
+    assert (s["return_mean"], s["return_min"], s["capped_share"]) == (500.0, 500.0, 0.0), s
+
+
+@pytest.mark.slow
+def test_minatar_breakout_export_plays_its_recorded_return(tmp_path):
+    """docs/results/params/minatar_breakout (40 minutes; docs/RESULTS.md): the 100 greedy
+    episodes of `experiments.evaluate --max_pieces=1000` (seed 12345) return 3.69 on average."""
+    from experiments import evaluate
+
+    result = evaluate.evaluate(
+        checkpoint=os.path.join(ref.EXPORTS, "minatar_breakout"),
+        episodes=100,
+        max_pieces=1000,
+        baselines=(),
+        gif=False,
+        out=str(tmp_path),
+        log=lambda _text: None,
+    )
+    s = result["rows"][0]["stats"]
+    assert s["return_mean"] == pytest.approx(3.69, abs=0.005), s

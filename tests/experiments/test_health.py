@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import experiments
-from experiments.lib import build, loop, monitor, runs, trainer
+from experiments.lib import build, loop, monitor, runs, tetris, trainer
 from experiments.lib.errors import UserError
 
 
@@ -46,9 +46,9 @@ def test_train_ratio_plan(debug_config):
 def test_curriculum_anneals_to_empty():
     import jax
 
-    rows = [int(loop.max_curriculum_rows(s, max_rows=8, anneal_steps=100)) for s in (0, 50, 100)]
+    rows = [int(tetris.max_curriculum_rows(s, max_rows=8, anneal_steps=100)) for s in (0, 50, 100)]
     assert rows == [8, 4, 0]
-    boards = loop.curriculum_boards(jax.random.key(0), 16, 20, 10, 5, 1)
+    boards = tetris.curriculum_boards(jax.random.key(0), 16, 20, 10, 5, 1)
     filled = np.asarray(boards).sum(-1)  # Cells per row.
     assert set(np.unique(filled)) <= {0, 9} and not filled[:, :15].any()
 

@@ -1,0 +1,54 @@
+"""Breakout-MinAtar learning curves, dreamer_jax beside danijar/dreamerv3, against env steps:
+
+    python docs/results/scripts/breakout_vs_reference.py runs/minatar_breakout \
+        /tmp/ref/logdir/breakout docs/results/breakout/curves.png
+
+Ours: training episodes' return (metrics.jsonl `ep_return`, the mean of the episodes ended in
+each logged window) and the greedy evaluation at each checkpoint (evals.jsonl). The
+reference: `episode/score` of its metrics.jsonl (each logged window's mean over episodes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def rows(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main(ours: str, ref: str, out: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mine = [
+        (r["env_steps"], r["ep_return"]) for r in rows(f"{ours}/metrics.jsonl") if "ep_return" in r
+    ]
+    evals = [(r["env_steps"], r["eval/return_mean"]) for r in rows(f"{ours}/evals.jsonl")]
+    theirs = [
+        (r["step"], r["episode/score"])
+        for r in rows(f"{ref}/metrics.jsonl")
+        if "episode/score" in r
+    ]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(*zip(*mine, strict=True), lw=1, label="dreamer_jax tiny: training episodes")
+    ax.plot(*zip(*evals, strict=True), "o-", label="dreamer_jax tiny: greedy evaluation")
+    if theirs:
+        ax.plot(*zip(*theirs, strict=True), lw=1, label="danijar/dreamerv3 (tiny sizes): training")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("return / episode")
+    ax.set_title("Breakout-MinAtar (gymnax), 40 minutes each on the shared 2-core CPU")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    fig.savefig(out, dpi=100, bbox_inches="tight")
+    print(f"wrote {out}: ours {len(mine)} points, reference {len(theirs)}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
