@@ -1,7 +1,10 @@
 """Breakout-MinAtar learning curves, dreamer_jax beside danijar/dreamerv3, against env steps:
 
-    python docs/results/scripts/breakout_vs_reference.py runs/minatar_breakout \
-        /tmp/ref/logdir/breakout docs/results/breakout/curves.png
+    python docs/results/scripts/breakout_vs_reference.py docs/results/breakout \
+        docs/results/breakout/reference_scores.jsonl docs/results/breakout/curves.png
+
+(the first argument: a folder with our run's metrics.jsonl and evals.jsonl, e.g. the workdir;
+the second: the reference logdir's scores.jsonl)
 
 Ours: training episodes' return (metrics.jsonl `ep_return`, the mean of the episodes ended in
 each logged window of 1,280 env steps) and the greedy evaluation at each checkpoint
@@ -34,7 +37,7 @@ def main(ours: str, ref: str, out: str) -> None:
     ]
     evals = [(r["env_steps"], r["eval/return_mean"]) for r in rows(f"{ours}/evals.jsonl")]
     bins: dict[int, list[float]] = {}
-    for r in rows(f"{ref}/scores.jsonl"):
+    for r in rows(ref):
         if "episode/score" in r:
             bins.setdefault(int(r["step"]) // BIN, []).append(float(r["episode/score"]))
     theirs = [((b + 1) * BIN, sum(v) / len(v)) for b, v in sorted(bins.items())]
