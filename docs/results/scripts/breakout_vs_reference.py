@@ -1,11 +1,15 @@
 """Breakout-MinAtar learning curves, dreamer_jax beside danijar/dreamerv3, against env steps:
 
-    python docs/results/scripts/breakout_vs_reference.py runs/minatar_breakout \
-        /tmp/ref/logdir/breakout docs/results/breakout/curves.png
+    python docs/results/scripts/breakout_vs_reference.py docs/results/breakout \
+        docs/results/breakout/reference_scores.jsonl docs/results/breakout/curves.png
+
+(the first argument: a folder with our run's metrics.jsonl and evals.jsonl, e.g. the workdir;
+the second: the reference logdir's scores.jsonl)
 
 Ours: training episodes' return (metrics.jsonl `ep_return`, the mean of the episodes ended in
-each logged window) and the greedy evaluation at each checkpoint (evals.jsonl). The
-reference: `episode/score` of its metrics.jsonl (each logged window's mean over episodes).
+each logged window of 1,280 env steps) and the greedy evaluation at each checkpoint
+(evals.jsonl). The reference: its training episodes' `episode/score` (scores.jsonl, one row
+per episode), averaged over windows of 2,560 env steps.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+
+BIN = 2560  # Env steps per averaged window of the reference's episodes.
 
 
 def rows(path: str) -> list[dict]:
@@ -30,11 +36,11 @@ def main(ours: str, ref: str, out: str) -> None:
         (r["env_steps"], r["ep_return"]) for r in rows(f"{ours}/metrics.jsonl") if "ep_return" in r
     ]
     evals = [(r["env_steps"], r["eval/return_mean"]) for r in rows(f"{ours}/evals.jsonl")]
-    theirs = [
-        (r["step"], r["episode/score"])
-        for r in rows(f"{ref}/metrics.jsonl")
-        if "episode/score" in r
-    ]
+    bins: dict[int, list[float]] = {}
+    for r in rows(ref):
+        if "episode/score" in r:
+            bins.setdefault(int(r["step"]) // BIN, []).append(float(r["episode/score"]))
+    theirs = [((b + 1) * BIN, sum(v) / len(v)) for b, v in sorted(bins.items())]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(*zip(*mine, strict=True), lw=1, label="dreamer_jax tiny: training episodes")
     ax.plot(*zip(*evals, strict=True), "o-", label="dreamer_jax tiny: greedy evaluation")
