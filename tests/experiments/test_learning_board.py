@@ -2,7 +2,8 @@
 
 `experiments/board.py` (lines_only reward, no hand-made features, no Q head: the agent ranks
 placements by the learned model's predicted lines plus the imagination critic's value of the
-predicted board) on a 6 wide x 10 tall board, 7-bag, queue 5, 24,000 env steps at train ratio 32 (1,500 updates).
+predicted board) on a 6 wide x 10 tall board, 7-bag, queue 5, 24,000 env steps at train ratio
+32 (1,500 updates).
 The greedy policy then plays 64 games on the empty board and must clear clearly more lines than
 random placement on the same piece streams (random: ~0.4 lines/game), and its world model must
 predict the next board exactly on a good share of the steps of its own games.
