@@ -146,8 +146,8 @@ def _play_batch(env, key, games, steps):
 )
 def test_the_board_model_learns_the_next_board(updates, threshold):
     """train_step on random games of a 6x8 board: the one-step board prediction gets better
-    than "the board does not change" within 100 updates; (slow) >= 60% exact within 1500 (70.9% when written: random
-    games on 6x8 top out often and clear few lines, far from issue 12's 99%)."""
+    than "the board does not change" within 100 updates; (slow) >= 60% exact within 1500
+    (70.9% when written: far from issue 12's 99%)."""
     env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
     agent = _agent(env, lr=1e-3, warmup=10)
     agent = BoardAgent(
