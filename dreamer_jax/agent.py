@@ -91,13 +91,7 @@ class Agent:
         """Fresh parameters, optimizer state, slow critic and return normaliser."""
         spec = dict(self.obs_spec)
         params = model.init_params(key, self.nets, self.config, spec, self.num_actions)
-        return TrainState(
-            params=params,
-            opt_state=self.optimizer.init(params),
-            slow_critic=jax.tree.map(jnp.copy, params["critic"]),
-            retnorm=returns.norm_init(),
-            step=jnp.zeros((), jnp.int32),
-        )
+        return fresh_state(params, self.optimizer)
 
     def initial_carry(self, batch: int) -> PolicyCarry:
         c = self.config
@@ -199,19 +193,39 @@ class Agent:
             assert batch[k].shape[:2] == (B, T), (k, batch[k].shape, B, T)
         grad_fn = jax.grad(self._loss, has_aux=True)
         grads, (metrics, retnorm) = grad_fn(state.params, state, batch, key)
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        rate = self.config.slow_rate
-        slow = jax.tree.map(
-            lambda s, p: (1 - rate) * s + rate * p, state.slow_critic, params["critic"]
-        )
-        metrics["grad_norm"] = _norm(grads)
-        metrics["update_norm"] = _norm(updates)
-        metrics["param_norm"] = _norm(params)
-        new = TrainState(params, opt_state, slow, retnorm, state.step + 1)
-        metrics["step"] = new.step.astype(jnp.float32)
-        metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
-        return new, metrics
+        return apply_gradients(state, grads, retnorm, metrics, self.optimizer, self.config)
+
+
+def fresh_state(params: Any, optimizer: optax.GradientTransformation) -> TrainState:
+    """The TrainState of fresh parameters: optimizer state, slow critic copy, return normaliser."""
+    return TrainState(
+        params=params,
+        opt_state=optimizer.init(params),
+        slow_critic=jax.tree.map(jnp.copy, params["critic"]),
+        retnorm=returns.norm_init(),
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+def apply_gradients(
+    state: TrainState,
+    grads: Any,
+    retnorm: returns.NormState,
+    metrics: dict,
+    optimizer: optax.GradientTransformation,
+    config: Config,
+) -> tuple[TrainState, dict]:
+    """One optimizer step, the slow critic's EMA and the update's norms: (new state, metrics)."""
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    rate = config.slow_rate
+    slow = jax.tree.map(lambda s, p: (1 - rate) * s + rate * p, state.slow_critic, params["critic"])
+    metrics["grad_norm"] = _norm(grads)
+    metrics["update_norm"] = _norm(updates)
+    metrics["param_norm"] = _norm(params)
+    new = TrainState(params, opt_state, slow, retnorm, state.step + 1)
+    metrics["step"] = new.step.astype(jnp.float32)
+    return new, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
 
 
 def _norm(tree: Any) -> jax.Array:

@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 from dreamer_jax import nets, outs, returns
-from dreamer_jax.agent import TrainState, _norm
+from dreamer_jax.agent import TrainState, apply_gradients, fresh_state
 from dreamer_jax.configs import Config, validate
 from dreamer_jax.optim import make_optimizer
 
@@ -224,13 +224,7 @@ class BoardAgent:
             "dyn": dyn.init(k1, board, plane),
             "critic": critic.init(k2, board, jnp.zeros((1,), jnp.int32)),
         }
-        return TrainState(
-            params=params,
-            opt_state=self.optimizer.init(params),
-            slow_critic=jax.tree.map(jnp.copy, params["critic"]),
-            retnorm=returns.norm_init(),
-            step=jnp.zeros((), jnp.int32),
-        )
+        return fresh_state(params, self.optimizer)
 
     def initial_carry(self, batch: int) -> BoardCarry:
         return BoardCarry(jnp.zeros((batch,), jnp.int32))
@@ -405,15 +399,4 @@ class BoardAgent:
     def _train_step(self, state: TrainState, batch, key):
         self.traces["train_step"] = self.traces.get("train_step", 0) + 1
         grads, metrics = jax.grad(self._loss, has_aux=True)(state.params, state, batch, key)
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        rate = self.config.slow_rate
-        slow = jax.tree.map(
-            lambda s, p: (1 - rate) * s + rate * p, state.slow_critic, params["critic"]
-        )
-        metrics["grad_norm"] = _norm(grads)
-        metrics["update_norm"] = _norm(updates)
-        metrics["param_norm"] = _norm(params)
-        new = TrainState(params, opt_state, slow, state.retnorm, state.step + 1)
-        metrics["step"] = new.step.astype(jnp.float32)
-        return new, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+        return apply_gradients(state, grads, state.retnorm, metrics, self.optimizer, self.config)
