@@ -122,7 +122,7 @@ class Dynamics(nn.Module):
 
 
 class Critic(nn.Module):
-    """V(board, piece): twohot logits (..., bins)."""
+    """V(board, piece[, features of the board]): twohot logits (..., bins)."""
 
     arch: str
     dim: int
@@ -131,15 +131,25 @@ class Critic(nn.Module):
     num_pieces: int
 
     @nn.compact
-    def __call__(self, board: jax.Array, piece: jax.Array) -> jax.Array:
+    def __call__(
+        self, board: jax.Array, piece: jax.Array, feats: jax.Array | None = None
+    ) -> jax.Array:
         onehot = jax.nn.one_hot(piece, self.num_pieces, dtype=jnp.float32)
         if self.arch == "mixer":
             x = ColumnMixer(self.dim, self.layers, name="mixer")(board, onehot).mean(-2)
         else:
             flat = board.astype(jnp.float32).reshape((*board.shape[:-2], -1))
             x = nets.MLP(self.layers, self.dim, name="mlp")(jnp.concatenate([flat, onehot], -1))
-        x = nets.MLP(1, self.dim, name="head")(x)
-        return nets.Linear(self.bins, 0.0, name="out")(x)
+        if feats is None:
+            x = nets.MLP(1, self.dim, name="head")(x)
+            return nets.Linear(self.bins, 0.0, name="out")(x)
+        # Features of the board (symlog): into the head, and a linear readout of them alone, so
+        # a value linear in them (what the classic controllers use) is one layer away.
+        f = outs.symlog(feats)
+        x = nets.MLP(1, self.dim, name="head")(jnp.concatenate([x, f], -1))
+        return nets.Linear(self.bins, 0.0, name="out")(x) + nets.Linear(
+            self.bins, 0.0, name="out_feats"
+        )(f)
 
 
 class BoardCarry(NamedTuple):
@@ -156,6 +166,10 @@ class BoardAgent:
     obs_spec: tuple
     num_actions: int
     action_planes: Any  # (num_pieces, num_actions, P, W) bool numpy: the action drawn.
+    # board (..., H, W) -> (..., F) float32 features of a board, for `config.board_features`
+    # (Tetris: `Tetris.board_features`). Domain knowledge the env supplies, as it does the
+    # planes; the critic applies it to the boards it values, which are the model's predictions.
+    board_features: Any = None
     traces: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self):
@@ -184,12 +198,18 @@ class BoardAgent:
                 f"imag_length: got {self.config.imag_length}; the board agent imagines with "
                 f"the real queue's pieces, at most queue size {spec['queue'].shape[0]} steps"
             )
+        if self.config.board_features and self.board_features is None:
+            raise ValueError(
+                "board_features: config.board_features=True needs a board feature function "
+                "(board (..., H, W) -> (..., F)); Tetris supplies Tetris.board_features"
+            )
         object.__setattr__(self, "action_planes", planes.astype(bool))
         # Hash by identity of the table's contents (jit caches key on the agent).
         object.__setattr__(self, "_planes_key", planes.tobytes())
 
     def __hash__(self):
-        return hash((self.config, self.obs_spec, self.num_actions, self._planes_key))
+        feats = repr(self.board_features) if self.config.board_features else None
+        return hash((self.config, self.obs_spec, self.num_actions, self._planes_key, feats))
 
     def __eq__(self, other):
         return isinstance(other, BoardAgent) and hash(self) == hash(other)
@@ -222,7 +242,7 @@ class BoardAgent:
         k1, k2 = jax.random.split(key)
         params = {
             "dyn": dyn.init(k1, board, plane),
-            "critic": critic.init(k2, board, jnp.zeros((1,), jnp.int32)),
+            "critic": critic.init(k2, board, jnp.zeros((1,), jnp.int32), self._features(board)),
         }
         return fresh_state(params, self.optimizer)
 
@@ -241,8 +261,16 @@ class BoardAgent:
         logits, rew, con = self.nets[0].apply(params["dyn"], board, plane)
         return logits > 0, logits, outs.twohot_mean(rew, self.bins), jax.nn.sigmoid(con)
 
+    def _features(self, board: jax.Array) -> jax.Array | None:
+        if not self.config.board_features:
+            return None
+        return sg(jnp.asarray(self.board_features(board), jnp.float32))
+
+    def critic_logits(self, critic_params, board: jax.Array, piece: jax.Array) -> jax.Array:
+        return self.nets[1].apply(critic_params, board, piece, self._features(board))
+
     def value(self, critic_params, board: jax.Array, piece: jax.Array) -> jax.Array:
-        return outs.twohot_mean(self.nets[1].apply(critic_params, board, piece), self.bins)
+        return outs.twohot_mean(self.critic_logits(critic_params, board, piece), self.bins)
 
     def lookahead(self, params, critic_params, board, piece, next_piece):
         """Q(s, a) for every action (N, A), and the predicted next boards (N, A, H, W), rewards
@@ -362,10 +390,9 @@ class BoardAgent:
         c = self.config
         model_losses, metrics = self._model_loss(params, batch)
         boards, pieces, rew, con, start_w = self._imagine(params, state.slow_critic, batch, key)
-        critic = self.nets[1]
-        logits = critic.apply(params["critic"], boards, pieces)  # (N, H+1, bins)
+        logits = self.critic_logits(params["critic"], boards, pieces)  # (N, H+1, bins)
         value = sg(outs.twohot_mean(logits, self.bins))
-        slow = outs.twohot_mean(critic.apply(state.slow_critic, boards, pieces), self.bins)
+        slow = self.value(state.slow_critic, boards, pieces)
         ret = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))(
             rew, con, value, jnp.zeros_like(con), c.lam
         )  # (N, H)

@@ -73,6 +73,10 @@ class Config:
     board_explore: float = 0.1  # Board agent: share of random actions when sampling.
     board_imag_explore: float = 0.0  # Board agent: the same, in imagined rollouts.
     board_event_weight: float = 10.0  # Board model: weight of the reward loss where reward != 0.
+    # Board agent: the critic also reads heuristic features of each board it values (holes,
+    # transitions, wells, heights: the env's `board_features`), computed on the model's
+    # predicted boards, never on real afterstates.
+    board_features: bool = False
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -195,6 +199,8 @@ def validate(config: Config) -> Config:
         fail("blocks", f"must divide deter={config.deter}")
     if config.conv_depth and not config.conv_layers:
         fail("conv_layers", "must be >= 1 when conv_depth > 0")
+    if config.board_features and config.world_model != "board":
+        fail("board_features", f"needs world_model='board', got {config.world_model!r}")
     for field in ("board_explore", "board_imag_explore"):
         if not 0.0 <= getattr(config, field) <= 1.0:
             fail(field, "must be in [0, 1]")

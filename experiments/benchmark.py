@@ -30,7 +30,7 @@ from experiments.lib import bench, runs
 FLAGS = flags.FLAGS
 ENV_MODES = ("placement", "placement+features", "direct")
 flags.DEFINE_list("what", ["env", "heuristics", "train", "loop"], "Benchmarks to run.")
-flags.DEFINE_string("loop_config", "experiments/lines_only.py", "Config file of --what=loop.")
+flags.DEFINE_string("loop_config", "experiments/qhead.py", "Config file of --what=loop.")
 flags.DEFINE_list("batches", ["1", "16", "256", "1024", "4096", "16384"], "Env batch sizes.")
 flags.DEFINE_list("env_modes", list(ENV_MODES), "Env action modes of --what=env.")
 flags.DEFINE_list("presets", ["tiny", "1m"], "dreamer_jax presets of --what=train.")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments import lines_only
+from experiments import qhead
 
 
 def get_config() -> ml_collections.ConfigDict:
-    c = lines_only.get_config()
+    c = qhead.get_config()
     # A small board keeps env steps and the encoder cheap.
     c.env.height = 8
     c.env.width = 6

@@ -1,10 +1,18 @@
-"""Headline configuration: sparse `lines_only` reward, placement mode, 10x20 board, 7-bag.
+"""Headline configuration: a Dreamer-style agent that learns Tetris through its own world model.
 
     python -m experiments.train --config=experiments/lines_only.py [--config.FIELD=VALUE ...]
 
-Starts from every field's default (`experiments.lib.schema`) and sets this experiment's
-choices; the variants (`standard.py`, `debug.py`, `direct.py`) import it and override what
-differs. Why each value was chosen, with the runs that measured it: docs/RESULTS.md.
+Sparse `lines_only` reward, placement mode, 10x20 board, 7-bag, and no hand-made features
+anywhere: the observation is the board, piece, queue, hold and mask. The world model's state is
+the board (`dreamer_jax/board.py`): learned dynamics predict the next board, the lines and the
+game over from the board and the action drawn in board coordinates; the agent ranks every
+placement by the model's predicted reward plus the critic's value of the predicted board, and
+the critic learns only in imagination, on the model's predictions. No Q head, no real return.
+
+Starts from every field's default (`experiments.lib.schema`). `board_features.py` adds heuristic
+features of the predicted boards to the critic; `qhead.py` is the model-free baseline (what
+this file was until session 7). Why each value was chosen, with the runs that measured it:
+docs/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -16,17 +24,19 @@ from experiments.lib import schema
 
 def get_config() -> ml_collections.ConfigDict:
     c = schema.defaults()
-    # The afterstate features of every placement: the actor ranks placements by them and the
-    # world model gets the chosen one's with the action (without them nothing learned).
-    c.env.placement_features = True
-    # Learning rate far above DreamerV3's 4e-5: a tiny model and hour-long CPU runs.
+    c.env.placement_features = False
+    c.agent.qhead = False
+    c.agent.world_model = "board"
+    # Learning rate far above DreamerV3's 4e-5: small networks and hour-long CPU runs.
     c.agent.lr = 1e-3
     # Shorter warm-up than DreamerV3's 1000 updates, for CPU-length runs.
     c.agent.warmup = 200
-    # Entropy bonus 10x DreamerV3's 3e-4: with 3e-4 the policy collapsed before the world
-    # model was useful.
-    c.agent.actent = 3e-3
-    # A model-free Q head on the placements' real afterstate features, trained on replayed
-    # returns, with an actor term over every replayed state (dreamer_jax Config.qhead).
-    c.agent.qhead = True
+    # Two imagined placements from each of the last two replayed states of every sequence: on
+    # the CPU every imagined step evaluates the model on all 40 placements.
+    c.agent.imag_length = 2
+    c.agent.imag_last = 2
+    c.seq_len = 32
+    c.train_ratio = 32.0
+    # About 100k env steps fit in 60 CPU-minutes: reach the empty board by 60k.
+    c.curriculum.anneal_steps = 60_000
     return c

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments import lines_only
+from experiments import qhead
 
 
 def get_config() -> ml_collections.ConfigDict:
-    c = lines_only.get_config()
+    c = qhead.get_config()
     # Lines plus potential-based shaping and a game-over penalty.
     c.env.reward_mode = "standard"
     # Shaping already guides the agent: no pre-filled boards.

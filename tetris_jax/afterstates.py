@@ -85,6 +85,46 @@ def placement_features(
     return {k: jnp.asarray(v, jnp.float32) for k, v in features.items()}, valid
 
 
+# Features of a board alone (no placement): the afterstate features that do not depend on how
+# the board was reached, for value functions over boards (`board_features`).
+BOARD_FEATURES = (
+    "row_transitions",
+    "column_transitions",
+    "holes",
+    "well_sums",
+    "hole_depth",
+    "rows_with_holes",
+    "aggregate_height",
+    "bumpiness",
+    "max_height",
+)
+
+
+def board_features(board: jax.Array, height: int) -> jax.Array:
+    """(..., BOARD_FEATURES) float32 features of boards (..., rows, width), row 0 at the top,
+    nonzero = filled; `height` visible rows count (as in `placement_features`). Works on any
+    board, including one a model predicted (floating cells and all)."""
+    rows, width = board.shape[-2:]
+    if rows > 32:
+        raise ValueError(f"board_features: got {rows} rows; at most 32 (uint32 columns)")
+    weights = (jnp.uint32(1) << jnp.arange(rows - 1, -1, -1, dtype=jnp.uint32))[:, None]
+    cols = jnp.sum(jnp.where(board.astype(bool), weights, jnp.uint32(0)), axis=-2, dtype=jnp.uint32)
+    cl = bb.split(cols)
+    h = bb.heights(cl)
+    features = {
+        "row_transitions": bb.row_transitions(cl, height),
+        "column_transitions": bb.column_transitions(cl, height),
+        "holes": bb.holes(cl),
+        "well_sums": bb.well_sums(cl, height),
+        "hole_depth": bb.hole_depth(cl, height),
+        "rows_with_holes": bb.rows_with_holes(cl, height),
+        "aggregate_height": sum(h),
+        "bumpiness": bb.bumpiness(h),
+        "max_height": jnp.max(jnp.stack(h), 0),
+    }
+    return jnp.stack([jnp.asarray(features[k], jnp.float32) for k in BOARD_FEATURES], -1)
+
+
 def feature_matrix(
     cols: jax.Array, piece: jax.Array, width: int, height: int, rows: int
 ) -> jax.Array:

@@ -311,6 +311,17 @@ class Tetris:
             raise ValueError("action_planes: placement mode only (action_mode='placement')")
         return pieces.placement_planes(self.width)
 
+    def board_features(self, board: jax.Array) -> jax.Array:
+        """(..., len(afterstates.BOARD_FEATURES)) float32 heuristic features of boards shaped
+        like the observation's `board` (..., rows, width): holes, transitions, wells, heights.
+        Any board, including a predicted one; `afterstates.board_features`."""
+        if board.shape[-2:] != (self.rows, self.width):
+            raise ValueError(
+                f"board_features: got a board of shape {board.shape}; need (..., {self.rows}, "
+                f"{self.width})"
+            )
+        return afterstates.board_features(board, self.height)
+
     # ----- pieces -----
 
     def _next_piece(self, queue, bag, word):

@@ -97,7 +97,15 @@ def make_agent(config: ml_collections.ConfigDict, env) -> Agent | BoardAgent:
     model's lookahead agent (`"board"`, Tetris placement mode)."""
     c = agent_config(config)
     if c.world_model == "board":
-        return BoardAgent(c, env.observation_spec(), env.num_actions, env.action_planes())
+        feats = getattr(env, "board_features", None) if c.board_features else None
+        if c.board_features and feats is None:
+            raise UserError(
+                "config.agent.board_features: got True; this env has no board_features "
+                "function (Tetris has)"
+            )
+        return BoardAgent(
+            c, env.observation_spec(), env.num_actions, env.action_planes(), board_features=feats
+        )
     return Agent(c, env.observation_spec(), env.num_actions)
 
 

@@ -179,3 +179,61 @@ def test_the_board_model_learns_the_next_board(updates, threshold):
     assert last["model/cell_error"] < 0.7 * first["model/cell_error"], (first, last)
     if threshold is not None:
         assert last["model/board_exact"] >= threshold, last
+
+
+def test_board_features_of_the_next_board_are_the_placements_afterstate_features():
+    """`Tetris.board_features` of the board a step leaves equals the env's own afterstate
+    features of the placement taken (the board-only ones), on random games of two sizes."""
+    from tetris_jax import afterstates
+
+    idx = [afterstates.FEATURES.index(k) for k in afterstates.BOARD_FEATURES]
+    for height, width in ((20, 10), (10, 6)):
+        env = Tetris(height=height, width=width, placement_features=True)
+        _, tr = jax.jit(
+            lambda k, env=env: rollout.trace(
+                env,
+                heuristics.batch_policy(heuristics.make_policy(env, "random")),
+                k,
+                num_games=16,
+                steps=20,
+            )
+        )(jax.random.key(height))
+        going = np.asarray(tr.going) & ~np.asarray(tr.next_ts.is_terminal)
+        after = np.asarray(env.board_features(tr.next_ts.observation.board))[going]
+        feats = np.asarray(tr.ts.observation.placements, np.float32)
+        taken = np.take_along_axis(feats, np.asarray(tr.action)[..., None, None], -2)[..., 0, :]
+        assert going.sum() > 100
+        np.testing.assert_array_equal(after, taken[going][:, idx])
+    with pytest.raises(ValueError, match="board_features"):
+        env.board_features(jnp.zeros((3, 20, 10), bool))
+
+
+def test_the_critic_reads_board_features_when_asked():
+    env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
+    spec = env.observation_spec()
+    cfg = configs.get_config("tiny", world_model="board", imag_length=2, board_features=True)
+    with pytest.raises(ValueError, match="board_features"):
+        BoardAgent(cfg, spec, env.num_actions, env.action_planes())
+    with pytest.raises(configs.ConfigError, match="board_features"):
+        configs.get_config("tiny", board_features=True)
+    agent = BoardAgent(
+        cfg.replace(batch_size=4, batch_length=8, bins=31),
+        spec,
+        env.num_actions,
+        env.action_planes(),
+        board_features=env.board_features,
+    )
+    state = agent.init(jax.random.key(0))
+    assert "out_feats" in state.params["critic"]["params"]
+    # The feature readout is live: a nonzero readout changes the value of a board with holes.
+    params = jax.tree.map(lambda x: x, state.params)
+    w = params["critic"]["params"]["out_feats"]["kernel"]
+    params["critic"]["params"]["out_feats"]["kernel"] = w.at[:, -1].set(1.0)
+    holes = jnp.zeros((1, 8, 6), bool).at[0, 5:, :].set(True).at[0, 6, 2].set(False)
+    piece = jnp.zeros((1,), jnp.int32)
+    v0 = agent.value(state.params["critic"], holes, piece)
+    v1 = agent.value(params["critic"], holes, piece)
+    assert float(v1[0]) > float(v0[0]) + 1.0
+    batch = _play_batch(env, jax.random.key(1), 4, 8)
+    state, m = agent.train_step(state, batch, jax.random.key(2))
+    assert np.isfinite(float(m["loss/total"])) and np.isfinite(float(m["loss/value"]))

@@ -107,3 +107,34 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
         assert s["continue_accuracy"] == 1.0 and s["terminal_steps"] > 0, (h, s)
     assert o["baselines"]["copy_start"]["1"]["board_exact"] < 1.0
     assert np.isfinite(o["posterior"]["reward_abs_error"])
+
+
+def test_the_headline_configs_are_what_their_names_say():
+    """lines_only.py: the board world model, no hand-made features, no Q head; board.py is its
+    session-7 name; board_features.py adds features of predicted boards to the critic (the
+    env's real afterstate features stay off); qhead.py is the model-free baseline."""
+    from experiments import board, board_features, lines_only, qhead
+
+    configs = {
+        name: build.resolve(m.get_config())
+        for name, m in (
+            ("lines_only", lines_only),
+            ("board", board),
+            ("board_features", board_features),
+            ("qhead", qhead),
+        )
+    }
+    for name, c in configs.items():
+        build.check_config(c, 1)
+        assert c.env.reward_mode == "lines_only", name
+    lo, bf, q = configs["lines_only"], configs["board_features"], configs["qhead"]
+    assert configs["board"].to_dict() == lo.to_dict()
+    assert lo.agent.world_model == "board" and not lo.agent.qhead
+    assert not lo.env.placement_features and not lo.agent.board_features
+    assert bf.agent.board_features and not bf.env.placement_features and not bf.agent.qhead
+    assert q.agent.world_model in (None, "rssm") and q.agent.qhead and q.env.placement_features
+    # The features agent's critic has the feature readout; the env gives no placements field.
+    env = build.make_env(bf, evaluation=True)
+    assert "placements" not in env.observation_spec()
+    agent = build.make_agent(bf, env)
+    assert agent.config.board_features and agent.board_features is not None

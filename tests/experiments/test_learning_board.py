@@ -1,6 +1,6 @@
 """Slow learning test: the board world model learns Tetris on a small board from the board alone.
 
-`experiments/board.py` (lines_only reward, no hand-made features, no Q head: the agent ranks
+`experiments/lines_only.py` (lines_only reward, no hand-made features, no Q head: the agent ranks
 placements by the learned model's predicted lines plus the imagination critic's value of the
 predicted board) on a 6 wide x 10 tall board, 7-bag, queue 5, 24,000 env steps at train ratio
 32 (1,500 updates).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import pytest
 
-from experiments import board
+from experiments import lines_only
 from experiments.lib import build, play, trainer
 from experiments.lib import checkpoints as ckpt
 from experiments.lib import world_model as wm
@@ -23,7 +23,7 @@ from experiments.lib import world_model as wm
 
 @pytest.mark.slow
 def test_board_model_agent_beats_random_on_small_board(tmp_path):
-    c = board.get_config()
+    c = lines_only.get_config()
     c.env.height, c.env.width = 10, 6
     c.env.max_steps = 200
     c.curriculum.enabled = False
