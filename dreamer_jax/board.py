@@ -22,9 +22,11 @@ using the model's most likely board (every cell at its mode), not a sample. The 
 learned in imagination only (DreamerV3's critic loss: twohot lambda-returns with a slow-critic
 regulariser), on `imag_length`-step rollouts from replayed states that follow the same lookahead
 policy through the model; the pieces of those steps are the real queue's (every piece placed in
-the next `queue_size` steps is known). No real return trains the critic and no hand-made
-feature enters: the skill, if any, comes from the world model and values learned on its
-predictions.
+the next `queue_size` steps is known). No real return trains the critic and, by default, no
+hand-made feature enters: the skill, if any, comes from the world model and values learned on
+its predictions. With `config.board_features` the critic also reads features the env computes
+from a board (Tetris: holes, transitions, wells, heights), applied to the boards it values:
+the model's predicted ones, never the real afterstates.
 """
 
 from __future__ import annotations
