@@ -9,4 +9,10 @@ and the board agent has no actor.
 
 from __future__ import annotations
 
-from experiments.lines_only import get_config  # noqa: F401
+import ml_collections
+
+from experiments import lines_only
+
+
+def get_config() -> ml_collections.ConfigDict:
+    return lines_only.get_config()

@@ -53,7 +53,9 @@ def test_curriculum_anneals_to_empty():
     assert set(np.unique(filled)) <= {0, 9} and not filled[:, :15].any()
 
 
-@pytest.mark.parametrize("name", ["lines_only", "standard", "direct", "debug"])
+@pytest.mark.parametrize(
+    "name", ["lines_only", "board", "board_features", "qhead", "standard", "direct", "debug"]
+)
 def test_shipped_configs_validate(name):
     """Every config file users run passes the up-front checks and builds its env and agent."""
     path = os.path.join(os.path.dirname(experiments.__file__), f"{name}.py")
@@ -62,7 +64,11 @@ def test_shipped_configs_validate(name):
     env = build.make_env(config)
     agent = build.make_agent(config, env)
     assert agent.num_actions == env.num_actions
-    assert (agent.nets.qnet is not None) == bool(config.agent.qhead)
+    if config.agent.world_model == "board":
+        assert not config.agent.qhead and not config.env.placement_features
+        assert agent.config.board_features == (name == "board_features")
+    else:
+        assert (agent.nets.qnet is not None) == bool(config.agent.qhead)
 
 
 def test_qhead_without_placement_features_is_refused():
