@@ -66,38 +66,35 @@ def placement_features(
     lines = bb.popcount(full)
     in_full = sum(bb.popcount(c & full) for c in piece_cols)
     after, _ = bb.clear_lines(locked, rows)
-    h = bb.heights(after)
     features = {
         # Lowest cell's row from the floor plus half the piece's height minus one.
         "landing_height": (2 * (y + p.min_dy) + p.max_dy - p.min_dy) * 0.5,
         "eroded_cells": lines * in_full,
         "lines": lines,
-        "row_transitions": bb.row_transitions(after, height),
-        "column_transitions": bb.column_transitions(after, height),
-        "holes": bb.holes(after),
-        "well_sums": bb.well_sums(after, height),
-        "hole_depth": bb.hole_depth(after, height),
-        "rows_with_holes": bb.rows_with_holes(after, height),
-        "aggregate_height": sum(h),
-        "bumpiness": bb.bumpiness(h),
-        "max_height": jnp.max(jnp.stack(h), 0),
+        **_board_features(after, height),
     }
     return {k: jnp.asarray(v, jnp.float32) for k, v in features.items()}, valid
 
 
+def _board_features(cols: bb.Cols, height: int) -> dict[str, jax.Array]:
+    """BOARD_FEATURES of a board's columns (any batch shape; elementwise)."""
+    h = bb.heights(cols)
+    return {
+        "row_transitions": bb.row_transitions(cols, height),
+        "column_transitions": bb.column_transitions(cols, height),
+        "holes": bb.holes(cols),
+        "well_sums": bb.well_sums(cols, height),
+        "hole_depth": bb.hole_depth(cols, height),
+        "rows_with_holes": bb.rows_with_holes(cols, height),
+        "aggregate_height": sum(h),
+        "bumpiness": bb.bumpiness(h),
+        "max_height": jnp.max(jnp.stack(h), 0),
+    }
+
+
 # Features of a board alone (no placement): the afterstate features that do not depend on how
 # the board was reached, for value functions over boards (`board_features`).
-BOARD_FEATURES = (
-    "row_transitions",
-    "column_transitions",
-    "holes",
-    "well_sums",
-    "hole_depth",
-    "rows_with_holes",
-    "aggregate_height",
-    "bumpiness",
-    "max_height",
-)
+BOARD_FEATURES = FEATURES[3:]
 
 
 def board_features(board: jax.Array, height: int) -> jax.Array:
@@ -109,19 +106,7 @@ def board_features(board: jax.Array, height: int) -> jax.Array:
         raise ValueError(f"board_features: got {rows} rows; at most 32 (uint32 columns)")
     weights = (jnp.uint32(1) << jnp.arange(rows - 1, -1, -1, dtype=jnp.uint32))[:, None]
     cols = jnp.sum(jnp.where(board.astype(bool), weights, jnp.uint32(0)), axis=-2, dtype=jnp.uint32)
-    cl = bb.split(cols)
-    h = bb.heights(cl)
-    features = {
-        "row_transitions": bb.row_transitions(cl, height),
-        "column_transitions": bb.column_transitions(cl, height),
-        "holes": bb.holes(cl),
-        "well_sums": bb.well_sums(cl, height),
-        "hole_depth": bb.hole_depth(cl, height),
-        "rows_with_holes": bb.rows_with_holes(cl, height),
-        "aggregate_height": sum(h),
-        "bumpiness": bb.bumpiness(h),
-        "max_height": jnp.max(jnp.stack(h), 0),
-    }
+    features = _board_features(bb.split(cols), height)
     return jnp.stack([jnp.asarray(features[k], jnp.float32) for k in BOARD_FEATURES], -1)
 
 
