@@ -22,11 +22,14 @@ using the model's most likely board (every cell at its mode), not a sample. The 
 learned in imagination only (DreamerV3's critic loss: twohot lambda-returns with a slow-critic
 regulariser), on `imag_length`-step rollouts from replayed states that follow the same lookahead
 policy through the model; the pieces of those steps are the real queue's (every piece placed in
-the next `queue_size` steps is known). No real return trains the critic and, by default, no
+the next `queue_size` steps is known). By default no real return trains the critic and no
 hand-made feature enters: the skill, if any, comes from the world model and values learned on
 its predictions. With `config.board_features` the critic also reads features the env computes
 from a board (Tetris: holes, transitions, wells, heights), applied to the boards it values:
-the model's predicted ones, never the real afterstates.
+the model's predicted ones, never the real afterstates. With `config.board_repval > 0` the
+critic is also trained on the replayed real boards with the real rewards' lambda-returns
+(DreamerV3's replay-value loss, on every replayed step); placements are still ranked by its
+values of the model's predicted boards.
 """
 
 from __future__ import annotations
@@ -82,6 +85,33 @@ class ColumnMixer(nn.Module):
         return nets.RMSNorm(name="out_norm")(x)
 
 
+class RowAttention(nn.Module):
+    """Self-attention across the rows of a grid: (..., R, D) row tokens -> (..., R, D).
+
+    `layers` pre-norm blocks of multi-head attention (rows attend to every row; learned row
+    positions) and an MLP per token. Rows are what a line clear acts on: whether a row is full
+    is in its own token, and where a row's content moves (down by the number of full rows
+    below it) is a data-dependent choice of source row, which attention makes directly.
+    """
+
+    layers: int
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        R, D = x.shape[-2:]
+        x = x + self.param("pos", nn.initializers.normal(0.02), (R, D))
+        for i in range(self.layers):
+            y = nets.RMSNorm(name=f"anorm{i}")(x)
+            y = nn.MultiHeadDotProductAttention(
+                num_heads=self.heads, qkv_features=D, out_features=D, name=f"attn{i}"
+            )(y, y)
+            x = x + y
+            y = nets.RMSNorm(name=f"mnorm{i}")(x)
+            x = x + nets.Linear(D, name=f"mout{i}")(nn.silu(nets.Linear(2 * D, name=f"min{i}")(y)))
+        return nets.RMSNorm(name="out_norm")(x)
+
+
 class Dynamics(nn.Module):
     """(board (..., H, W) bool, plane (..., P, W) bool) -> (board logits (..., H, W),
     reward twohot logits (..., bins), continue logit (...))."""
@@ -90,6 +120,11 @@ class Dynamics(nn.Module):
     dim: int
     layers: int
     bins: int
+    # Mixer only: `row_layers` attention blocks over row tokens of width `row_dim`, built from
+    # the column decoder's per-cell output, whose logits add to the column decoder's (0: none).
+    row_layers: int = 0
+    row_dim: int = 64
+    row_cell: int = 4  # Features per cell passed from the column decoder to the row tokens.
 
     @nn.compact
     def __call__(self, board: jax.Array, plane: jax.Array):
@@ -101,6 +136,16 @@ class Dynamics(nn.Module):
             cols = jnp.swapaxes(cells, -1, -2)
             h = nn.silu(nets.Linear(2 * self.dim, name="dec_in")(jnp.concatenate([x, cols], -1)))
             delta = jnp.swapaxes(nets.Linear(H, name="dec_out")(h), -1, -2)  # (..., H, W)
+            if self.row_layers:
+                # Row tokens: each board row's cells (state, and features the column decoder
+                # gives each), mixed across rows by attention, decoded to a logit per cell.
+                C = self.row_cell
+                f = nets.Linear(H * C, name="dec_cells")(h)  # (..., W, H * C)
+                f = jnp.swapaxes(f.reshape((*f.shape[:-1], H, C)), -2, -3)  # (..., H, W, C)
+                rows = jnp.concatenate([f.reshape((*f.shape[:-2], W * C)), b, delta], -1)
+                r = nets.Linear(self.row_dim, name="row_in")(rows)
+                r = RowAttention(self.row_layers, name="rows")(r)
+                delta = delta + nets.Linear(W, 0.0, name="row_out")(r)
             pooled = x.reshape((*x.shape[:-2], -1))  # Every column: lines need all ten.
         else:
             flat = cells.reshape((*cells.shape[:-2], -1))
@@ -221,7 +266,14 @@ class BoardAgent:
         c = self.config
         num_pieces = dict(self.obs_spec)["piece"].num_classes
         return (
-            Dynamics(c.board_arch, c.board_dim, c.board_layers, c.bins),
+            Dynamics(
+                c.board_arch,
+                c.board_dim,
+                c.board_layers,
+                c.bins,
+                c.board_row_layers,
+                c.board_row_dim,
+            ),
             Critic(c.board_arch, c.board_dim, c.board_layers, c.bins, num_pieces),
         )
 
@@ -404,17 +456,19 @@ class BoardAgent:
             + c.slowreg * outs.twohot_loss(logits[:, :-1], sg(slow[:, :-1]), self.bins)
         )
         value_loss = value_loss.sum() / jnp.maximum(weight.sum(), 1.0)
+        repval_loss = self._repval_loss(params, state, batch, ret[:, 0]) if c.board_repval else 0.0
         world = (
             c.scale_rec * model_losses["rec/board"]
             + c.scale_rew * model_losses["rew"]
             + c.scale_con * model_losses["con"]
         )
-        total = world + c.scale_value * value_loss
+        total = world + c.scale_value * value_loss + c.board_repval * repval_loss
         metrics.update({f"loss/{k}": v for k, v in model_losses.items()})
         metrics.update(
             {
                 "loss/world_model": world,
                 "loss/value": value_loss,
+                "loss/repval": repval_loss,
                 "loss/total": total,
                 "imag/return": ret.mean(),
                 "imag/reward": rew[:, 1:].mean(),
@@ -424,6 +478,37 @@ class BoardAgent:
             }
         )
         return total, metrics
+
+    def _repval_loss(self, params, state: TrainState, batch, imag_ret):
+        """DreamerV3's replay-value loss, on every replayed step: the critic of the real board
+        and piece is trained on the lambda-return of the real rewards of the sequence,
+
+            R_t = r_{t+1} + gamma (1 - term_{t+1}) [(1 - lam) B_{t+1} + lam R_{t+1}],
+
+        bootstrapped (B) from the imagination return where imagination started (the last K
+        steps) and from the critic's own value (no gradient) elsewhere; cut at episode starts.
+        Plus the slow-critic regulariser. `imag_ret` (B * K,) is the imagination return at each
+        start. The critic still ranks placements by the model's predicted boards."""
+        c = self.config
+        B, T = batch["is_first"].shape
+        K = imag_ret.shape[0] // B
+        board, piece = sg(batch["board"]), batch["piece"]
+        logits = self.critic_logits(params["critic"], board, piece)  # (B, T, bins)
+        value = sg(outs.twohot_mean(logits, self.bins))
+        boot = value.at[:, -K:].set(sg(imag_ret).reshape(B, K))
+        cont = (1.0 - batch["is_terminal"].astype(jnp.float32)) * (1.0 - 1.0 / c.horizon)
+        # Step t is the last of its episode in this window when t + 1 starts a new one.
+        last = jnp.concatenate([batch["is_first"][:, 1:], jnp.zeros((B, 1), bool)], 1)
+        ret = jax.vmap(returns.lambda_return, (0, 0, 0, 0, None))(
+            batch["reward"].astype(jnp.float32), cont, boot, last, c.lam
+        )  # (B, T - 1)
+        slow = self.value(state.slow_critic, board, piece)
+        weight = 1.0 - last[:, :-1].astype(jnp.float32)
+        loss = weight * (
+            outs.twohot_loss(logits[:, :-1], sg(ret), self.bins)
+            + c.slowreg * outs.twohot_loss(logits[:, :-1], sg(slow[:, :-1]), self.bins)
+        )
+        return loss.sum() / jnp.maximum(weight.sum(), 1.0)
 
     def _train_step(self, state: TrainState, batch, key):
         self.traces["train_step"] = self.traces.get("train_step", 0) + 1

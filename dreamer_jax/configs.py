@@ -70,6 +70,10 @@ class Config:
     board_arch: str = "mixer"  # Board networks: "mixer" (column mixer) or "mlp".
     board_dim: int = 64  # Width of the board networks.
     board_layers: int = 3  # Mixer blocks (or MLP layers) of the board networks.
+    # Board dynamics, mixer only: attention blocks across row tokens of width board_row_dim
+    # (a line clear acts on rows), adding to the column decoder's cell logits; 0 = none.
+    board_row_layers: int = 0
+    board_row_dim: int = 64
     board_explore: float = 0.1  # Board agent: share of random actions when sampling.
     board_imag_explore: float = 0.0  # Board agent: the same, in imagined rollouts.
     board_event_weight: float = 10.0  # Board model: weight of the reward loss where reward != 0.
@@ -77,6 +81,10 @@ class Config:
     # transitions, wells, heights: the env's `board_features`), computed on the model's
     # predicted boards, never on real afterstates.
     board_features: bool = False
+    # Board agent: scale of DreamerV3's replay-value loss, here on every replayed step (the
+    # critic of real boards trained on real rewards' lambda-returns, bootstrapped from the
+    # imagination returns and its own values); 0 = the critic learns in imagination only.
+    board_repval: float = 0.0
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -160,6 +168,7 @@ def validate(config: Config) -> Config:
     positive_ints = (
         "board_dim",
         "board_layers",
+        "board_row_dim",
         "deter",
         "hidden",
         "stoch",
@@ -183,7 +192,7 @@ def validate(config: Config) -> Config:
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(field, "must be an integer >= 1")
-    for field in ("conv_depth", "conv_layers", "warmup", "imag_last"):
+    for field in ("conv_depth", "conv_layers", "warmup", "imag_last", "board_row_layers"):
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             fail(field, "must be an integer >= 0")
@@ -199,6 +208,8 @@ def validate(config: Config) -> Config:
         fail("blocks", f"must divide deter={config.deter}")
     if config.conv_depth and not config.conv_layers:
         fail("conv_layers", "must be >= 1 when conv_depth > 0")
+    if config.board_row_layers and config.board_arch != "mixer":
+        fail("board_row_layers", f"needs board_arch='mixer', got {config.board_arch!r}")
     if config.board_features and config.world_model != "board":
         fail("board_features", f"needs world_model='board', got {config.world_model!r}")
     for field in ("board_explore", "board_imag_explore"):
@@ -215,6 +226,7 @@ def validate(config: Config) -> Config:
     for field in (
         *nonneg,
         "board_event_weight",
+        "board_repval",
         "free_nats",
         "actent",
         "slowreg",

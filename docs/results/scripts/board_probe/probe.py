@@ -4,6 +4,13 @@
 
 Trains on 150k real transitions (Dellacherie with 10/30/100% random placements) and prints
 exact next boards, lines and top-out accuracy on held-out games every 30 s (session 7).
+
+    PYTHONPATH=. python docs/results/scripts/board_probe/probe.py --model=dyn --row_layers=2
+
+`--model=dyn` trains `dreamer_jax.board.Dynamics` itself (what the board agent trains;
+`--row_layers` adds its row attention) and also reports exact boards on steps that clear
+lines (`exact_clear`) and two or more (`exact_multi`) (session 9: dyn_mixer.json,
+dyn_rows2.json).
 """
 
 import argparse
@@ -69,6 +76,25 @@ class Flat(nn.Module):
         return logits, nn.Dense(5)(x), nn.Dense(1)(x)[..., 0]
 
 
+class Dyn(nn.Module):
+    """dreamer_jax.board.Dynamics itself (what the board agent trains), built with 5 reward
+    bins whose logits serve as the probe's 5-way lines head."""
+
+    dim: int = 64
+    layers: int = 3
+    row_layers: int = 0
+    row_dim: int = 64
+
+    @nn.compact
+    def __call__(self, board, plane):
+        from dreamer_jax.board import Dynamics
+
+        logits, rew, con = Dynamics(
+            "mixer", self.dim, self.layers, 5, self.row_layers, self.row_dim
+        )(board, plane)
+        return logits, rew, con
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mixer")
@@ -77,6 +103,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--row_layers", type=int, default=0)
+    ap.add_argument("--row_dim", type=int, default=64)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     planes = jnp.asarray(data.piece_planes(10))
@@ -85,7 +113,10 @@ def main():
     test = {e: data.make(100 + i, 64, 200, e) for i, e in enumerate((0.0, 0.1, 0.3, 1.0))}
     n = len(train["action"])
     print("train transitions", n, flush=True)
-    model = Mixer(a.dim, a.layers) if a.model == "mixer" else Flat(layers=a.layers)
+    if a.model == "dyn":
+        model = Dyn(a.dim, a.layers, a.row_layers, a.row_dim)
+    else:
+        model = Mixer(a.dim, a.layers) if a.model == "mixer" else Flat(layers=a.layers)
 
     def fwd(params, b):
         plane = planes[b["piece"], b["action"]]
@@ -121,6 +152,8 @@ def main():
             lines=(lines.argmax(-1) == b["lines"]).mean(),
             top=((top > 0) == b["top_out"]).mean(),
             copy_exact=(b["board"] == b["next_board"]).all((-1, -2)).mean(),
+            exact_clear=(exact * (b["lines"] > 0)).sum() / jnp.maximum((b["lines"] > 0).sum(), 1),
+            exact_multi=(exact * (b["lines"] > 1)).sum() / jnp.maximum((b["lines"] > 1).sum(), 1),
         )
 
     rng = np.random.default_rng(0)
