@@ -36,7 +36,13 @@ def define_flags() -> None:
         10000,
         "Piece cap per game (capped games are counted); other envs: step cap per episode.",
     )
-    flags.DEFINE_list("modes", ["greedy"], "Agent policies: greedy and/or sample.")
+    flags.DEFINE_list(
+        "modes",
+        ["greedy"],
+        "Agent policies: greedy and/or sample; true_dynamics (a board world-model agent's "
+        "greedy lookahead with the real rules in place of its model: a diagnostic of its critic, "
+        "not the agent's result).",
+    )
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
     flags.DEFINE_bool(
@@ -98,18 +104,27 @@ def evaluate(
     import jax
 
     from experiments.lib import checkpoints as ckpt
-    from experiments.lib import play, runs
+    from experiments.lib import play, policies, runs
     from experiments.lib.errors import UserError
 
+    allowed_modes = ("greedy", "sample", policies.TRUE_DYNAMICS)
     for m in modes:
-        if m not in ("greedy", "sample"):
-            raise UserError(f"--modes: got {m!r}; allowed: greedy, sample")
+        if m not in allowed_modes:
+            raise UserError(f"--modes: got {m!r}; allowed: {', '.join(allowed_modes)}")
     for b in baselines:
         if b not in play.BASELINES:
             raise UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
     if episodes < 1 or max_pieces < 1:
         raise UserError("--episodes and --max_pieces must be >= 1")
     config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
+    if policies.TRUE_DYNAMICS in modes and (
+        config.agent.world_model != "board" or config.env.suite != "tetris"
+    ):
+        raise UserError(
+            f"--modes={policies.TRUE_DYNAMICS}: needs a Tetris run of the board world model "
+            f"(agent.world_model='board'); this checkpoint has agent.world_model="
+            f"{config.agent.world_model!r}, env.suite={config.env.suite!r}"
+        )
     if config.env.suite != "tetris":
         for b in baselines:
             if b != "random":
@@ -146,10 +161,13 @@ def evaluate(
         games = play.play_agent(
             env, agent, params, key, num_games=episodes, max_pieces=max_pieces, mode=mode
         )
-        rows.append(
-            {"policy": f"agent ({mode})", "stats": play.stats(games), "seconds": time.time() - t}
+        name = (
+            "agent's critic, true dynamics (diagnostic)"
+            if mode == policies.TRUE_DYNAMICS
+            else f"agent ({mode})"
         )
-        log(f"agent ({mode}): {rows[-1]['stats']['lines_mean']:.2f} lines/game")
+        rows.append({"policy": name, "stats": play.stats(games), "seconds": time.time() - t})
+        log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
     for name in baselines:
         t = time.time()
         games = play.play_baseline(env, name, key, num_games=episodes, max_pieces=max_pieces)

@@ -28,6 +28,9 @@ def _play_fn(env: Tetris, agent: Agent | None, num_games: int, max_pieces: int, 
     def run(params, key):
         if agent is None:
             act, carry = policies.random_policy, ()
+        elif mode == policies.TRUE_DYNAMICS:
+            act = policies.true_dynamics_policy(env, agent, params)
+            carry = agent.initial_carry(num_games)
         else:
             act, carry = policies.agent_policy(agent, params, mode), agent.initial_carry(num_games)
         r = rollout.play(env, act, key, num_games=num_games, max_pieces=max_pieces, carry=carry)
@@ -50,7 +53,14 @@ def play_agent(
     max_pieces: int,
     mode: str = "greedy",
 ) -> Games:
-    """`num_games` games in parallel until each tops out or reaches `max_pieces`."""
+    """`num_games` games in parallel until each tops out or reaches `max_pieces`. `mode`:
+    "greedy", "sample", or `policies.TRUE_DYNAMICS` (a board world-model agent's lookahead with
+    the real rules in place of its model: a diagnostic, see `policies.true_dynamics_policy`)."""
+    if mode == policies.TRUE_DYNAMICS and not hasattr(agent, "lookahead"):
+        raise ValueError(
+            f"mode {mode!r}: only a board world-model agent (agent.world_model='board') ranks "
+            "placements by a lookahead whose model the real rules can replace"
+        )
     return _host(_play_fn(env, agent, num_games, max_pieces, mode)(params, key))
 
 

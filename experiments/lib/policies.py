@@ -53,3 +53,38 @@ def make_random_policy(env):
         return jax.random.categorical(key, logits, -1).astype(jnp.int32), carry, ()
 
     return act
+
+
+# The mode `play.play_agent` and `experiments.evaluate --modes` accept for the diagnostic below.
+TRUE_DYNAMICS = "true_dynamics"
+
+
+def true_dynamics_policy(env, agent, params):
+    """A board world-model agent's greedy lookahead with the env's true transition in place of
+    its learned model: every allowed placement is scored by
+
+        Q(s, a) = r + (1 - game over) (1 - 1 / horizon) V(true next board, next piece),
+
+    where r, the game over and the next board come from `env.step` (the real rules) and V is
+    the agent's own critic. A diagnostic, not the agent: it separates what the critic knows
+    from what the model's errors cost (the agent itself ranks by the model's predictions).
+    Needs an agent with `lookahead` and `value` (`dreamer_jax.board.BoardAgent`)."""
+    from dreamer_jax.board import BoardCarry
+
+    actions = jnp.arange(env.num_actions, dtype=jnp.int32)
+    step_all = jax.vmap(jax.vmap(env.step, (None, 0)), (0, None))  # (N,) states x (A,) actions
+    keep = 1.0 - 1.0 / agent.config.horizon
+
+    def act(carry, states, ts, key):
+        del carry, key
+        _, nts = step_all(states, actions)
+        obs = ts.observation
+        board = nts.observation.board  # (N, A, H, W): the real next boards.
+        nxt = jnp.broadcast_to(obs.queue[:, :1], board.shape[:2])
+        v = agent.value(params["critic"], board, nxt)
+        q = nts.reward + (1.0 - nts.is_terminal.astype(jnp.float32)) * keep * v
+        action = agent._choose(q, obs.action_mask, None, None)
+        carry = BoardCarry(action)
+        return action, carry, carry
+
+    return act

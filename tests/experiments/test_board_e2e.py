@@ -7,6 +7,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments import evaluate
 from experiments import world_model as wm_program
@@ -138,3 +139,85 @@ def test_the_headline_configs_are_what_their_names_say():
     assert "placements" not in env.observation_spec()
     agent = build.make_agent(bf, env)
     assert agent.config.board_features and agent.board_features is not None
+
+
+class _KnownCritic:
+    """Stands in for a BoardAgent in `true_dynamics_policy`: its value of a board is minus the
+    height-weighted count of its cells (so the choice depends on the next board)."""
+
+    def __init__(self, agent):
+        self.config, self._choose = agent.config, agent._choose
+
+    def value(self, params, board, piece):
+        del params, piece
+        rows = board.shape[-2]
+        weight = jnp.arange(rows, 0, -1, dtype=jnp.float32)[:, None]  # Top row weighs most.
+        return -(board.astype(jnp.float32) * weight).sum((-1, -2))
+
+
+def test_true_dynamics_policy_ranks_the_real_next_boards_with_the_critic():
+    from dreamer_jax import configs
+    from dreamer_jax.board import BoardAgent
+    from experiments.lib import play, policies
+    from tetris_jax import Tetris, heuristics, rollout
+
+    env = Tetris(height=8, width=6, queue_size=2)
+    config = configs.get_config(
+        "tiny", world_model="board", imag_length=2, imag_last=2, batch_size=4, batch_length=8
+    )
+    agent = BoardAgent(config, env.observation_spec(), env.num_actions, env.action_planes())
+    _, tr = jax.jit(
+        lambda k: rollout.trace(
+            env,
+            heuristics.batch_policy(heuristics.make_policy(env, "random")),
+            k,
+            num_games=8,
+            steps=5,
+        )
+    )(jax.random.key(1))
+    flat = lambda x: x.reshape((-1, *x.shape[2:]))  # noqa: E731
+    states, ts = jax.tree.map(flat, tr.states), jax.tree.map(flat, tr.ts)
+    critic = _KnownCritic(agent)
+    act, carry, _ = policies.true_dynamics_policy(env, critic, {"critic": None})(
+        agent.initial_carry(40), states, ts, jax.random.key(0)
+    )
+    # Written out action by action: Q = r + (1 - game over)(1 - 1/horizon) V(real next board).
+    mask = np.asarray(ts.observation.action_mask)
+    q = np.full(mask.shape, -np.inf)
+    for a in range(env.num_actions):
+        _, nts = jax.vmap(env.step, (0, None))(states, jnp.int32(a))
+        v = critic.value(None, nts.observation.board, None)
+        keep = (1.0 - np.asarray(nts.is_terminal, np.float32)) * (1.0 - 1.0 / config.horizon)
+        q[:, a] = np.asarray(nts.reward) + keep * np.asarray(v)
+    best = np.where(mask, q, -np.inf).argmax(-1)
+    assert (np.asarray(act) == best).all() and (np.asarray(carry.prev_action) == best).all()
+    assert mask[np.arange(len(best)), best].all()
+
+    # The reward is the real one: with a critic of 0 the only line-clearing placement is chosen.
+    board = np.zeros((8, 6), bool)
+    board[-1, :5] = True  # Bottom row missing its rightmost cell: only a vertical I fills it.
+    seed = next(
+        s for s in range(100) if int(env.reset(jax.random.key(s))[1].observation.piece) == 0
+    )
+    state, ts1 = env.reset(jax.random.key(seed), board=board)
+    assert int(ts1.observation.piece) == 0
+    zero = _KnownCritic(agent)
+    zero.value = lambda params, board, piece: jnp.zeros(board.shape[:-2])
+    batch = jax.tree.map(lambda x: x[None], (state, ts1))
+    a, _, _ = policies.true_dynamics_policy(env, zero, {"critic": None})(
+        agent.initial_carry(1), *batch, jax.random.key(0)
+    )
+    _, after = env.step(state, a[0])
+    assert float(after.reward) == 1.0
+
+    # Only the board world model can have its model replaced.
+    with pytest.raises(ValueError, match="board world-model"):
+        play.play_agent(
+            env,
+            object(),
+            None,
+            jax.random.key(0),
+            num_games=1,
+            max_pieces=1,
+            mode=policies.TRUE_DYNAMICS,
+        )
