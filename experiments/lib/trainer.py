@@ -334,23 +334,39 @@ class Trainer:
         )
         return world_model.flat_metrics(report)
 
-    def save(self, reason: str) -> None:
-        """Evaluate, checkpoint, then (once it committed) log the evaluation and refresh the
-        metrics files, dashboard and summary."""
-        self.check_health()
-        c = self.c
-        ev = self.evaluate()
-        wm = self.world_model_metrics()
-        score = None if ev is None else ev[self.task.SCORE]
-        if score is not None and (c.best_eval is None or score > c.best_eval):
-            c.best_eval = score
-        counters = dataclasses.replace(c, train_s=self.wall_s())
-        meta = {
+    def _meta(self, reason: str) -> dict[str, Any]:
+        """What a checkpoint records besides the state: counters (wall time so far), config."""
+        counters = dataclasses.replace(self.c, train_s=self.wall_s())
+        return {
             "counters": dataclasses.asdict(counters),
             "config": self.plain,
             "has_replay": bool(self.config.save_replay),
             "reason": reason,
         }
+
+    def save(self, reason: str) -> None:
+        """Evaluate, checkpoint, then (once it committed) log the evaluation and refresh the
+        metrics files, dashboard and summary."""
+        self.check_health()
+        c = self.c
+        try:
+            ev = self.evaluate()
+            wm = self.world_model_metrics()
+        except Exception as e:
+            # The training state is sound; only its scoring failed. Checkpoint it unscored (so a
+            # re-run resumes here and loses nothing), then stop with the error.
+            self.log(
+                f"evaluation at env step {c.env_steps:,} failed ({type(e).__name__}: {e}); "
+                "checkpointing without a score, then stopping"
+            )
+            self.checkpoints.save(c.env_steps, self.state, self._meta(f"{reason}; unscored"), None)
+            self.last_ckpt = time.time()
+            raise
+        score = None if ev is None else ev[self.task.SCORE]
+        if score is not None and (c.best_eval is None or score > c.best_eval):
+            c.best_eval = score
+        meta = self._meta(reason)
+        counters = meta["counters"]
         self.checkpoints.save(c.env_steps, self.state, meta, score)
         self.last_ckpt = time.time()
         if self.metrics is not None:
@@ -367,7 +383,7 @@ class Trainer:
                         **row,
                         **wm,
                         "updates": c.updates,
-                        "wall_s": counters.train_s,
+                        "wall_s": counters["train_s"],
                     },
                 )
             self.metrics.flush()

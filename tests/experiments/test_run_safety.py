@@ -159,6 +159,31 @@ def test_evals_reconciled_on_resume_and_kept_on_full_disk(workdir, monkeypatch):
         t.close()
 
 
+def test_a_failed_evaluation_still_checkpoints_and_the_rerun_resumes(tmp_path, monkeypatch):
+    """The checkpoint's scoring games raise (here: a bug; in session 10 a file edited under a
+    running trainer): the state is saved unscored before the error propagates, so the same
+    command resumes from that step and the run's minutes are not lost."""
+    workdir = str(tmp_path / "run")
+
+    def broken(self):
+        raise RuntimeError("scoring broke")
+
+    monkeypatch.setattr(trainer.Trainer, "evaluate", broken)
+    lines = []
+    with pytest.raises(RuntimeError, match="scoring broke"):
+        trainer.run(_config(), workdir, max_iterations=2, log=lines.append)
+    assert any("evaluation at env step 64 failed" in line for line in lines), lines
+    assert ckpt.Checkpointer(workdir, create=False).steps() == [TOTAL // 2]
+    assert monitor.read_jsonl(os.path.join(workdir, monitor.EVALS_JSONL)) == []
+    monkeypatch.undo()
+    lines = []
+    out = trainer.run(_config(), workdir, log=lines.append)
+    assert out["stopped"] == "end"
+    assert any(f"from env step {TOTAL // 2:,}" in line or "resum" in line for line in lines), lines
+    evals = monitor.read_jsonl(os.path.join(workdir, monitor.EVALS_JSONL))
+    assert [r["env_steps"] for r in evals] == [TOTAL]
+
+
 def test_corrupt_latest_checkpoint_is_refused(workdir):
     directory = os.path.join(workdir, "checkpoints")
     _garble(_largest_file(os.path.join(directory, str(TOTAL), "state")))
