@@ -29,7 +29,8 @@ from a board (Tetris: holes, transitions, wells, heights), applied to the boards
 the model's predicted ones, never the real afterstates. With `config.board_repval > 0` the
 critic is also trained on the replayed real boards with the real rewards' lambda-returns
 (DreamerV3's replay-value loss, on every replayed step); placements are still ranked by its
-values of the model's predicted boards.
+values of the model's predicted boards. With `config.board_imag_batch` the model trains on
+every sequence of a batch and the critic on the first `board_imag_batch` only.
 """
 
 from __future__ import annotations
@@ -443,6 +444,9 @@ class BoardAgent:
     def _loss(self, params, state: TrainState, batch, key):
         c = self.config
         model_losses, metrics = self._model_loss(params, batch)
+        # Imagination and the replay values start from the first board_imag_batch sequences.
+        n = c.board_imag_batch or batch["is_first"].shape[0]
+        batch = jax.tree.map(lambda x: x[:n], batch)
         boards, pieces, rew, con, start_w = self._imagine(params, state.slow_critic, batch, key)
         logits = self.critic_logits(params["critic"], boards, pieces)  # (N, H+1, bins)
         value = sg(outs.twohot_mean(logits, self.bins))

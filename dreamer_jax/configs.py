@@ -85,6 +85,11 @@ class Config:
     # critic of real boards trained on real rewards' lambda-returns, bootstrapped from the
     # imagination returns and its own values); 0 = the critic learns in imagination only.
     board_repval: float = 0.0
+    # Board agent: sequences of each batch that imagination (and the replay-value loss) start
+    # from; the world model trains on all batch_size (0 = all). With a larger batch_size this
+    # buys the model more data per update at the cost of the model's gradient alone, where
+    # imagination (the 40-way lookahead at every imagined step) is most of an update.
+    board_imag_batch: int = 0
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -192,7 +197,14 @@ def validate(config: Config) -> Config:
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(field, "must be an integer >= 1")
-    for field in ("conv_depth", "conv_layers", "warmup", "imag_last", "board_row_layers"):
+    for field in (
+        "conv_depth",
+        "conv_layers",
+        "warmup",
+        "imag_last",
+        "board_row_layers",
+        "board_imag_batch",
+    ):
         value = getattr(config, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             fail(field, "must be an integer >= 0")
@@ -210,6 +222,8 @@ def validate(config: Config) -> Config:
         fail("conv_layers", "must be >= 1 when conv_depth > 0")
     if config.board_row_layers and config.board_arch != "mixer":
         fail("board_row_layers", f"needs board_arch='mixer', got {config.board_arch!r}")
+    if config.board_imag_batch > config.batch_size:
+        fail("board_imag_batch", f"must be <= batch_size={config.batch_size} (0 = all)")
     if config.board_features and config.world_model != "board":
         fail("board_features", f"needs world_model='board', got {config.world_model!r}")
     for field in ("board_explore", "board_imag_explore"):

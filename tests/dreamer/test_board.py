@@ -282,3 +282,35 @@ def test_replay_value_loss_uses_real_rewards_within_episodes_only():
     assert float(optax.global_norm(grads["dyn"])) == 0
     state, m = agent.train_step(state, batch, jax.random.key(2))
     assert float(m["loss/repval"]) > 0 and np.isfinite(float(m["loss/total"]))
+
+
+def test_imagination_batch_trains_the_model_on_every_sequence_the_critic_on_the_first():
+    """board_imag_batch=n: the world model's loss covers all batch_size sequences; imagination
+    and the replay values (the critic's losses) start from the first n only."""
+    env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
+    with pytest.raises(configs.ConfigError, match="board_imag_batch.*batch_size"):
+        _agent(env, board_imag_batch=5)
+    agent = _agent(env, board_imag_batch=2, board_repval=0.5)
+    state = agent.init(jax.random.key(0))
+    out = state.params["critic"]["params"]["out"]
+    out["kernel"] = jax.random.normal(jax.random.key(5), out["kernel"].shape)
+    batch = _play_batch(env, jax.random.key(1), 4, 8)
+    other = _play_batch(env, jax.random.key(2), 4, 8)
+    # The last two sequences from other games.
+    mixed = jax.tree.map(lambda a, b: jnp.concatenate([a[:2], b[2:]]), batch, other)
+    grad = lambda bt: jax.grad(agent._loss, has_aux=True)(  # noqa: E731
+        state.params, state, bt, jax.random.key(3)
+    )
+    (g0, m0), (g1, m1) = grad(batch), grad(mixed)
+    diff = lambda a, b: float(optax.global_norm(jax.tree.map(jnp.subtract, a, b)))  # noqa: E731
+    assert diff(g0["critic"], g1["critic"]) < 1e-6 * (1 + float(optax.global_norm(g0["critic"])))
+    assert diff(g0["dyn"], g1["dyn"]) > 1e-4
+    assert float(m0["loss/value"]) == pytest.approx(float(m1["loss/value"]), rel=1e-6)
+    assert float(m0["loss/repval"]) == pytest.approx(float(m1["loss/repval"]), rel=1e-6)
+    assert float(m0["loss/world_model"]) != pytest.approx(float(m1["loss/world_model"]))
+    # Without it the critic sees every sequence.
+    full = _agent(env, board_repval=0.5)
+    gf = lambda bt: jax.grad(full._loss, has_aux=True)(  # noqa: E731
+        state.params, state, bt, jax.random.key(3)
+    )[0]
+    assert diff(gf(batch)["critic"], gf(mixed)["critic"]) > 1e-4
