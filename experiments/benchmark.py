@@ -8,7 +8,9 @@ env: environment steps/s for both action modes over a batch sweep, measured as
 heuristics: pieces/s of the baseline controllers, each piece scoring every placement.
 train: dreamer_jax `train_step` updates/s per preset and batch.
 loop: experiments.train's device loop (collect + train steps at the config's train ratio):
-  env steps/s and updates/s of `--loop_config`.
+  env steps/s and updates/s of `--loop_config`, and of each `--loop_variant` of it (fields
+  changed, e.g. `--loop_variant=batch_size=32,train_ratio=64,agent.board_imag_batch=16`), one
+  after the other in the same run.
 The measuring code is in `experiments.lib.bench`.
 
 Results are printed as a table and written to `--out` as JSON and markdown with the command,
@@ -17,6 +19,8 @@ machine, backend and jax version.
 
 from __future__ import annotations
 
+import ast
+import copy
 import json
 import os
 import statistics
@@ -31,6 +35,13 @@ FLAGS = flags.FLAGS
 ENV_MODES = ("placement", "placement+features", "direct")
 flags.DEFINE_list("what", ["env", "heuristics", "train", "loop"], "Benchmarks to run.")
 flags.DEFINE_string("loop_config", "experiments/qhead.py", "Config file of --what=loop.")
+flags.DEFINE_multi_string(
+    "loop_variant",
+    [],
+    "--what=loop: also time --loop_config with these fields changed, one variant per flag, "
+    "as FIELD=VALUE[,FIELD=VALUE...] (e.g. batch_size=32,agent.board_imag_batch=16); the "
+    "config as it is is timed first, so the ratios come from one run.",
+)
 flags.DEFINE_list("batches", ["1", "16", "256", "1024", "4096", "16384"], "Env batch sizes.")
 flags.DEFINE_list("env_modes", list(ENV_MODES), "Env action modes of --what=env.")
 flags.DEFINE_list("presets", ["tiny", "1m"], "dreamer_jax presets of --what=train.")
@@ -137,13 +148,52 @@ def bench_train(
     return rows
 
 
-def bench_loop(config_path: str, quick: bool, repeats: int) -> list[dict]:
+def parse_variant(text: str, config) -> dict[str, object]:
+    """ "a.b=1,c=x" -> {"a.b": 1, "c": "x"}, each field checked against `config` (a ConfigDict)
+    before anything is timed."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        field, sep, value = item.partition("=")
+        node = config
+        for part in field.split(".")[:-1]:
+            node = node.get(part) if hasattr(node, "get") else None
+        if not sep or node is None or not hasattr(node, "get") or field.split(".")[-1] not in node:
+            raise app.UsageError(
+                f"--loop_variant: got {item!r}; need FIELD=VALUE with FIELD a field of the loop "
+                "config (e.g. batch_size, agent.board_imag_batch)"
+            )
+        try:
+            out[field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[field] = value
+    return out
+
+
+def apply_variant(config, variant: dict[str, object]):
+    """A copy of `config` with the variant's fields set (types as ConfigDict checks them)."""
+    config = copy.deepcopy(config)
+    for field, value in variant.items():
+        *path, name = field.split(".")
+        node = config
+        for part in path:
+            node = node[part]
+        node[name] = value
+    return config
+
+
+def bench_loop(config_path: str, quick: bool, repeats: int, variants=()) -> list[dict]:
     if quick:
         config_path = "experiments/debug.py"
     config = runs.load_config_file(config_path)
-    result = bench.benchmark_loop(config, iterations=5 if quick else 20, repeats=repeats)
-    print(f"loop {config_path} {result}", flush=True)
-    return [{"what": "loop", "config": config_path, **result}]
+    parsed = [("", {})] + [(v, parse_variant(v, config)) for v in variants]
+    rows = []
+    for text, variant in parsed:
+        result = bench.benchmark_loop(
+            apply_variant(config, variant), iterations=5 if quick else 20, repeats=repeats
+        )
+        print(f"loop {config_path} {text or '(as it is)'} {result}", flush=True)
+        rows.append({"what": "loop", "config": config_path, "variant": text, **result})
+    return rows
 
 
 def markdown(info: dict, rows: list[dict]) -> str:
@@ -193,13 +243,14 @@ def markdown(info: dict, rows: list[dict]) -> str:
     loops = [r for r in rows if r["what"] == "loop"]
     if loops:
         lines += [
-            "| loop config | envs x steps | preset | batch x length | train ratio | "
+            "| loop config | variant | envs x steps | preset | batch x length | train ratio | "
             "env steps/s | updates/s | replayed steps/s | compile s |",
-            "|---|---|---|---|---:|---:|---:|---:|---:|",
+            "|---|---|---|---|---|---:|---:|---:|---:|---:|",
         ]
         for r in loops:
             lines.append(
-                f"| {r['config']} | {r['num_envs']}x{r['collect_steps']} | "
+                f"| {r['config']} | {r.get('variant') or '-'} | "
+                f"{r['num_envs']}x{r['collect_steps']} | "
                 f"{r['preset']} | {r['batch']}x{r['seq_len']} | {r['train_ratio']:g} | "
                 f"{r['env_steps_per_s']:.0f} | {r['updates_per_s']:.2f} | "
                 f"{r['replayed_steps_per_s']:.0f} | {r['compile_s']:.1f} |"
@@ -245,7 +296,7 @@ def main(argv):
             shapes, presets = [(4, 16)], ["tiny"]
         rows += bench_train(presets, shapes, repeats, tuple(FLAGS.dtypes))
     if "loop" in what:
-        rows += bench_loop(FLAGS.loop_config, quick, repeats)
+        rows += bench_loop(FLAGS.loop_config, quick, repeats, FLAGS.loop_variant)
     os.makedirs(FLAGS.out, exist_ok=True)
     tag = FLAGS.tag or info["backend"]
     stem = os.path.join(FLAGS.out, f"benchmark_{'-'.join(sorted(what))}_{tag}")

@@ -124,6 +124,19 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
     r = bench.benchmark_loop(debug_config, iterations=2, repeats=1)
     assert r["env_steps_per_s"] > 0 and r["updates_per_s"] > 0
     assert r["replayed_steps_per_s"] == r["updates_per_s"] * 4 * 16
+    # Its variants: fields checked before timing, set on a copy.
+    from absl import app
+
+    from experiments import benchmark
+
+    v = benchmark.parse_variant("batch_size=8,agent.lr=0.01,env.reward_mode=standard", debug_config)
+    assert v == {"batch_size": 8, "agent.lr": 0.01, "env.reward_mode": "standard"}
+    changed = benchmark.apply_variant(debug_config, v)
+    assert (changed.batch_size, changed.agent.lr, changed.env.reward_mode) == (8, 0.01, "standard")
+    assert debug_config.batch_size == 4
+    for bad in ("batch=8", "agent.nope=1", "batch_size"):
+        with pytest.raises(app.UsageError, match="--loop_variant"):
+            benchmark.parse_variant(bad, debug_config)
 
 
 def test_train_minutes_budget_is_summed_over_resumes(tmp_path, debug_config):
