@@ -16,7 +16,10 @@ default) and scores the world model on those real trajectories:
   rounded; continue: continue head > 0.5 against `not is_terminal`, also on terminal steps alone.
 Beside each: "copy_start" (the start observation unchanged), "copy_posterior" (the model's
 reconstruction of the start, unchanged), "all_empty" (binary fields all 0) and "no_event" (no
-lines, the game goes on). Writes world_model.json, .md and .png to `--out`
+lines, the game goes on). For the board world model also "planning": its prediction of every
+allowed placement of every step (not only the one played) against the real rules, and how often
+its lookahead's choice is the one its own critic makes on the real next boards (with the
+real-Q regret of its choice). Writes world_model.json, .md and .png to `--out`
 (default runs/world_model/<export name>, or <workdir>/world_model).
 
 The measuring code is `experiments.lib.world_model` (`measure`, also run at every training

@@ -38,6 +38,9 @@ class Trajectories(NamedTuple):
     lines: jax.Array  # (N, T) lines cleared on arriving at t.
     terminal: jax.Array  # (N, T) bool: t is a game over.
     valid: jax.Array  # (N, T) bool: t belongs to the game (a prefix of each row).
+    # (N, T, ...) the env state of each step, kept for the board world model (its planning
+    # scores compare every placement's prediction with the real rules); () otherwise.
+    states: Any = ()
 
 
 class Frame(NamedTuple):
@@ -187,6 +190,48 @@ def _no_event(traj: Trajectories, h: int) -> dict[str, jax.Array]:
     return {k: scores[k] for k in keys}
 
 
+def plan_scores(agent: BoardAgent, params: Any, env: Tetris, traj: Trajectories) -> dict:
+    """How well the board model plans, on the real states of the games: the model's prediction
+    of *every* allowed placement (not only the one played) against the real rules, and the
+    lookahead's choice against the one the same critic makes on the real next boards.
+
+    placements_board_exact / _lines_exact / _continue_accuracy: shares over (valid step, allowed
+    placement) pairs. choice_agreement: share of steps where the argmax of the model's
+    Q = r + c V(board') is also the argmax of Q computed with the real r, game over and board'
+    (`policies.true_dynamics_policy`'s ranking); regret: the mean real-Q gap between the real
+    best placement and the model's choice (value units, lines for `lines_only`)."""
+    N, T = traj.action.shape
+    flat = lambda x: x.reshape((N * T, *x.shape[2:]))  # noqa: E731
+    states = jax.tree.map(flat, traj.states)
+    board, piece, queue = (flat(traj.obs[k]) for k in ("board", "piece", "queue"))
+    valid = flat(traj.valid) & ~flat(traj.terminal)  # Steps with a decision to make.
+    critic = params["critic"]
+    q_model, (nxt, rew, con) = agent.lookahead(params, critic, board, piece, queue[:, 0])
+    actions = jnp.arange(env.num_actions, dtype=jnp.int32)
+    _, nts = jax.vmap(jax.vmap(env.step, (None, 0)), (0, None))(states, actions)
+    real_board, term = nts.observation.board, nts.is_terminal
+    lines = nts.metrics["lines_cleared"]
+    keep = 1.0 - 1.0 / agent.config.horizon
+    v = agent.value(critic, real_board, jnp.broadcast_to(queue[:, :1], lines.shape))
+    q_real = nts.reward + (1.0 - term.astype(jnp.float32)) * keep * v
+    mask = jax.vmap(env.action_mask)(states)
+    pairs = valid[:, None] & mask
+    pred_lines = jnp.round(rew - (nts.reward - lines.astype(jnp.float32))).astype(lines.dtype)
+    masked = lambda q: jnp.where(mask, q, -jnp.inf)  # noqa: E731
+    best_real, choice = jnp.argmax(masked(q_real), -1), jnp.argmax(masked(q_model), -1)
+    pick = lambda q, a: jnp.take_along_axis(q, a[:, None], 1)[:, 0]  # noqa: E731
+    return {
+        "placements_board_exact": _mean((nxt == real_board).all((-1, -2)), pairs),
+        "placements_lines_exact": _mean(pred_lines == lines, pairs),
+        "placements_lines_exact_when_cleared": _mean(pred_lines == lines, pairs & (lines > 0)),
+        "placements_continue_accuracy": _mean((con > 0.5) == ~term, pairs),
+        "choice_agreement": _mean(choice == best_real, valid),
+        "regret": _mean(pick(q_real, best_real) - pick(q_real, choice), valid),
+        "steps": valid.sum(),
+        "placements": pairs.sum(),
+    }
+
+
 # ----- playing and predicting -----
 
 
@@ -220,6 +265,7 @@ def _collect_fn(env: Tetris, agent: Agent, games: int, steps: int, mode: str):
             ts.metrics["lines_cleared"],
             ts.is_terminal,
             tr.going | after,
+            tr.states if board_model else (),
         )
         return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), rows)
 
@@ -340,10 +386,13 @@ def predict(
 
 
 @functools.lru_cache(maxsize=8)
-def _report_fn(agent: Agent, horizons: tuple[int, ...], split_queue: bool):
+def _report_fn(agent: Agent, horizons: tuple[int, ...], split_queue: bool, env: Tetris | None):
     def run(params, traj, key):
         preds = predict(agent, params, traj, key, horizons=horizons)
-        return score(traj, preds, horizons=horizons, split_queue=split_queue)
+        out = score(traj, preds, horizons=horizons, split_queue=split_queue)
+        if env is not None:
+            out["planning"] = plan_scores(agent, params, env, traj)
+        return out
 
     return jax.jit(run)
 
@@ -370,7 +419,9 @@ def report(
     """The report of `measure` on given trajectories."""
     horizons = tuple(sorted(set(int(h) for h in horizons)))
     placement = env.action_mode == "placement"
-    out = _python(_report_fn(agent, horizons, placement)(params, traj, key))
+    # The planning scores need the env states of the steps (kept for the board world model).
+    plan_env = env if isinstance(agent, BoardAgent) and jax.tree.leaves(traj.states) else None
+    out = _python(_report_fn(agent, horizons, placement, plan_env)(params, traj, key))
     valid = np.asarray(traj.valid)
     ended = np.asarray(traj.terminal & traj.valid).any(1)
     q = env.queue_size
@@ -403,12 +454,15 @@ def report(
         k: order(out["baselines"][k])
         for k in ("copy_start", "copy_posterior", "all_empty", "no_event")
     }
-    return {
+    result = {
         **info,
         "posterior": out["posterior"],
         "open_loop": order(out["open_loop"]),
         "baselines": base,
     }
+    if "planning" in out:
+        result["planning"] = out["planning"]
+    return result
 
 
 def measure(
@@ -442,6 +496,8 @@ def flat_metrics(report: Mapping[str, Any], prefix: str = "wm") -> dict[str, flo
     "wm/open_loop_1/board_exact", "wm/copy_start_1/board_exact", ...; missing ones (None:
     nothing to average, e.g. no terminal step) are left out."""
     groups = {"posterior": report["posterior"]}
+    if "planning" in report:
+        groups["planning"] = report["planning"]
     groups.update({f"open_loop_{h}": v for h, v in report["open_loop"].items()})
     for name, by in report["baselines"].items():
         groups.update({f"{name}_{h}": v for h, v in by.items()})

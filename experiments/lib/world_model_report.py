@@ -119,7 +119,8 @@ def _pct(x: float | None) -> str:
 
 
 def markdown(r: Mapping[str, Any]) -> str:
-    """Three tables: boards, pieces, reward and game over; each beside its baselines."""
+    """Three tables: boards, pieces, reward and game over; each beside its baselines; and for the
+    board world model, its planning scores (`world_model.plan_scores`)."""
     b = r["baselines"]
     rows = [("posterior", r["posterior"], "posterior")]
     rows += [(f"open loop {h}", r["open_loop"][h], h) for h in map(str, r["horizons"])]
@@ -192,4 +193,22 @@ def markdown(r: Mapping[str, Any]) -> str:
             " The RSSM's action input holds the real placement's afterstate features "
             "(among them the lines it clears)."
         )
+    if "planning" in r:
+        p = r["planning"]
+        regret = "-" if p["regret"] is None else f"{p['regret']:.3f}"
+        out += [
+            "",
+            "Planning: every allowed placement of every step, the model's prediction against the "
+            "real rules; and the lookahead's choice against the one its critic makes on the real "
+            "next boards:",
+            "",
+            "| steps | placements | next board exact | lines exact | when clearing | continue "
+            "right | same choice as with the real rules | regret (real Q) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {p['steps']} | {p['placements']} | {_pct(p['placements_board_exact'])} | "
+            f"{_pct(p['placements_lines_exact'])} | "
+            f"{_pct(p['placements_lines_exact_when_cleared'])} | "
+            f"{_pct(p['placements_continue_accuracy'])} | {_pct(p['choice_agreement'])} | "
+            f"{regret} |",
+        ]
     return "\n".join(out) + "\n"

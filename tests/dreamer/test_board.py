@@ -298,8 +298,8 @@ def test_imagination_batch_trains_the_model_on_every_sequence_the_critic_on_the_
     other = _play_batch(env, jax.random.key(2), 4, 8)
     # The last two sequences from other games.
     mixed = jax.tree.map(lambda a, b: jnp.concatenate([a[:2], b[2:]]), batch, other)
-    grad = lambda bt: jax.grad(agent._loss, has_aux=True)(  # noqa: E731
-        state.params, state, bt, jax.random.key(3)
+    grad = jax.jit(
+        lambda bt: jax.grad(agent._loss, has_aux=True)(state.params, state, bt, jax.random.key(3))
     )
     (g0, m0), (g1, m1) = grad(batch), grad(mixed)
     diff = lambda a, b: float(optax.global_norm(jax.tree.map(jnp.subtract, a, b)))  # noqa: E731
@@ -310,7 +310,7 @@ def test_imagination_batch_trains_the_model_on_every_sequence_the_critic_on_the_
     assert float(m0["loss/world_model"]) != pytest.approx(float(m1["loss/world_model"]))
     # Without it the critic sees every sequence.
     full = _agent(env, board_repval=0.5)
-    gf = lambda bt: jax.grad(full._loss, has_aux=True)(  # noqa: E731
-        state.params, state, bt, jax.random.key(3)
-    )[0]
+    gf = jax.jit(
+        lambda bt: jax.grad(full._loss, has_aux=True)(state.params, state, bt, jax.random.key(3))[0]
+    )
     assert diff(gf(batch)["critic"], gf(mixed)["critic"]) > 1e-4

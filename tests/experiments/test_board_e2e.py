@@ -72,6 +72,11 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
     assert (tmp_path / "wm" / "world_model.png").stat().st_size > 5_000
     text = (tmp_path / "wm" / "world_model.md").read_text()
     assert "| open loop 2 |" in text
+    # A barely trained model: the planning scores say it does not plan like the real rules.
+    plan = result["planning"]
+    assert plan["placements"] > plan["steps"] > 0 and plan["placements_board_exact"] < 1.0
+    assert 0.0 <= plan["choice_agreement"] <= 1.0 and plan["regret"] >= 0.0
+    assert "same choice as with the real rules" in text
 
     r = evaluate.evaluate(workdir, episodes=3, max_pieces=20, baselines=("random",), gif=False)
     assert r["rows"][0]["stats"]["games"] == 3
@@ -108,6 +113,12 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
         assert s["continue_accuracy"] == 1.0 and s["terminal_steps"] > 0, (h, s)
     assert o["baselines"]["copy_start"]["1"]["board_exact"] < 1.0
     assert np.isfinite(o["posterior"]["reward_abs_error"])
+    # Planning: every placement predicted right, so the lookahead chooses as with the rules.
+    p = o["planning"]
+    assert p["placements"] > p["steps"] > 0
+    for k in ("placements_board_exact", "placements_lines_exact", "choice_agreement"):
+        assert p[k] == 1.0, (k, p)
+    assert p["placements_continue_accuracy"] == 1.0 and p["regret"] == 0.0, p
 
 
 def test_the_headline_configs_are_what_their_names_say():
