@@ -59,30 +59,32 @@ def make_random_policy(env):
 TRUE_DYNAMICS = "true_dynamics"
 
 
+def true_lookahead(env, agent, critic_params, states, next_piece):
+    """Q(s, a) of every action with the real rules as the model: (q (N, A), the real next
+    time steps (N, A)), where q = r + (1 - game over)(1 - 1 / horizon) V(real next board,
+    next piece), r, the game over and the board from `env.step` of each action of each
+    state (N,), V the agent's critic. The board agent's `lookahead` with its model replaced."""
+    actions = jnp.arange(env.num_actions, dtype=jnp.int32)
+    _, nts = jax.vmap(jax.vmap(env.step, (None, 0)), (0, None))(states, actions)
+    board = nts.observation.board  # (N, A, H, W)
+    v = agent.value(critic_params, board, jnp.broadcast_to(next_piece[:, None], board.shape[:2]))
+    keep = 1.0 - 1.0 / agent.config.horizon
+    return nts.reward + (1.0 - nts.is_terminal.astype(jnp.float32)) * keep * v, nts
+
+
 def true_dynamics_policy(env, agent, params):
     """A board world-model agent's greedy lookahead with the env's true transition in place of
-    its learned model: every allowed placement is scored by
-
-        Q(s, a) = r + (1 - game over) (1 - 1 / horizon) V(true next board, next piece),
-
-    where r, the game over and the next board come from `env.step` (the real rules) and V is
-    the agent's own critic. A diagnostic, not the agent: it separates what the critic knows
-    from what the model's errors cost (the agent itself ranks by the model's predictions).
-    Needs an agent with `lookahead` and `value` (`dreamer_jax.board.BoardAgent`)."""
+    its learned model: every allowed placement is scored by `true_lookahead` (the real next
+    board, reward and game over, valued by the agent's own critic). A diagnostic, not the
+    agent: it separates what the critic knows from what the model's errors cost (the agent
+    itself ranks by the model's predictions). Needs an agent with `value` and `_choose`
+    (`dreamer_jax.board.BoardAgent`)."""
     from dreamer_jax.board import BoardCarry
-
-    actions = jnp.arange(env.num_actions, dtype=jnp.int32)
-    step_all = jax.vmap(jax.vmap(env.step, (None, 0)), (0, None))  # (N,) states x (A,) actions
-    keep = 1.0 - 1.0 / agent.config.horizon
 
     def act(carry, states, ts, key):
         del carry, key
-        _, nts = step_all(states, actions)
         obs = ts.observation
-        board = nts.observation.board  # (N, A, H, W): the real next boards.
-        nxt = jnp.broadcast_to(obs.queue[:, :1], board.shape[:2])
-        v = agent.value(params["critic"], board, nxt)
-        q = nts.reward + (1.0 - nts.is_terminal.astype(jnp.float32)) * keep * v
+        q, _ = true_lookahead(env, agent, params["critic"], states, obs.queue[:, 0])
         action = agent._choose(q, obs.action_mask, None, None)
         carry = BoardCarry(action)
         return action, carry, carry

@@ -207,13 +207,9 @@ def plan_scores(agent: BoardAgent, params: Any, env: Tetris, traj: Trajectories)
     valid = flat(traj.valid) & ~flat(traj.terminal)  # Steps with a decision to make.
     critic = params["critic"]
     q_model, (nxt, rew, con) = agent.lookahead(params, critic, board, piece, queue[:, 0])
-    actions = jnp.arange(env.num_actions, dtype=jnp.int32)
-    _, nts = jax.vmap(jax.vmap(env.step, (None, 0)), (0, None))(states, actions)
+    q_real, nts = policies.true_lookahead(env, agent, critic, states, queue[:, 0])
     real_board, term = nts.observation.board, nts.is_terminal
     lines = nts.metrics["lines_cleared"]
-    keep = 1.0 - 1.0 / agent.config.horizon
-    v = agent.value(critic, real_board, jnp.broadcast_to(queue[:, :1], lines.shape))
-    q_real = nts.reward + (1.0 - term.astype(jnp.float32)) * keep * v
     mask = jax.vmap(env.action_mask)(states)
     pairs = valid[:, None] & mask
     pred_lines = jnp.round(rew - (nts.reward - lines.astype(jnp.float32))).astype(lines.dtype)
