@@ -30,7 +30,9 @@ the model's predicted ones, never the real afterstates. With `config.board_repva
 critic is also trained on the replayed real boards with the real rewards' lambda-returns
 (DreamerV3's replay-value loss, on every replayed step); placements are still ranked by its
 values of the model's predicted boards. With `config.board_imag_batch` the model trains on
-every sequence of a batch and the critic on the first `board_imag_batch` only.
+every sequence of a batch and the critic on the first `board_imag_batch` only. The diagnostic
+`config.board_oracle` puts the env's real rules (`true_step`) in place of the model in acting
+and imagination and trains no model: what the critic's learning reaches with a perfect model.
 """
 
 from __future__ import annotations
@@ -218,6 +220,10 @@ class BoardAgent:
     # (Tetris: `Tetris.board_features`). Domain knowledge the env supplies, as it does the
     # planes; the critic applies it to the boards it values, which are the model's predictions.
     board_features: Any = None
+    # (board (..., H, W), piece (...), action (...)) -> (next board (..., H, W) bool, reward
+    # (...), game over (...) bool): the real rules, for the `config.board_oracle` diagnostic
+    # (Tetris: `Tetris.board_step`).
+    true_step: Any = None
     traces: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self):
@@ -251,13 +257,21 @@ class BoardAgent:
                 "board_features: config.board_features=True needs a board feature function "
                 "(board (..., H, W) -> (..., F)); Tetris supplies Tetris.board_features"
             )
+        if self.config.board_oracle and self.true_step is None:
+            raise ValueError(
+                "board_oracle: config.board_oracle=True needs the real rules as a function "
+                "(board, piece, action) -> (next board, reward, game over); Tetris supplies "
+                "Tetris.board_step"
+            )
         object.__setattr__(self, "action_planes", planes.astype(bool))
         # Hash by identity of the table's contents (jit caches key on the agent).
         object.__setattr__(self, "_planes_key", planes.tobytes())
 
     def __hash__(self):
         feats = repr(self.board_features) if self.config.board_features else None
-        return hash((self.config, self.obs_spec, self.num_actions, self._planes_key, feats))
+        oracle = repr(self.true_step) if self.config.board_oracle else None
+        key = (self.config, self.obs_spec, self.num_actions, self._planes_key, feats, oracle)
+        return hash(key)
 
     def __eq__(self, other):
         return isinstance(other, BoardAgent) and hash(self) == hash(other)
@@ -332,7 +346,12 @@ class BoardAgent:
         and continues (N, A). board (N, H, W); piece, next_piece (N,)."""
         N, A = board.shape[0], self.num_actions
         boards = jnp.broadcast_to(board[:, None], (N, A, *board.shape[1:]))
-        nxt, _, rew, con = self.predict(params, boards, self.planes(piece))
+        if self.config.board_oracle:  # The diagnostic: the real rules as the model.
+            pieces = jnp.broadcast_to(piece[:, None], (N, A))
+            nxt, rew, over = self.true_step(boards, pieces, jnp.arange(A, dtype=jnp.int32))
+            con = (1.0 - over.astype(jnp.float32)) * (1.0 - 1.0 / self.config.horizon)
+        else:
+            nxt, _, rew, con = self.predict(params, boards, self.planes(piece))
         v = self.value(critic_params, nxt, jnp.broadcast_to(next_piece[:, None], (N, A)))
         return rew + con * v, (nxt, rew, con)
 
@@ -443,7 +462,10 @@ class BoardAgent:
 
     def _loss(self, params, state: TrainState, batch, key):
         c = self.config
-        model_losses, metrics = self._model_loss(params, batch)
+        if c.board_oracle:  # The real rules plan; no model is trained.
+            model_losses, metrics = {"rec/board": 0.0, "rew": 0.0, "con": 0.0}, {}
+        else:
+            model_losses, metrics = self._model_loss(params, batch)
         # Imagination and the replay values start from the first board_imag_batch sequences.
         n = c.board_imag_batch or batch["is_first"].shape[0]
         batch = jax.tree.map(lambda x: x[:n], batch)

@@ -90,6 +90,10 @@ class Config:
     # buys the model more data per update at the cost of the model's gradient alone, where
     # imagination (the 40-way lookahead at every imagined step) is most of an update.
     board_imag_batch: int = 0
+    # Board agent, a diagnostic: the env's real rules (its `board_step`) in place of the learned
+    # model, in acting and in imagination, and no model is trained. What the critic's learning
+    # can reach with a perfect model; never the agent's result (the agent plans through its own).
+    board_oracle: bool = False
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -224,8 +228,11 @@ def validate(config: Config) -> Config:
         fail("board_row_layers", f"needs board_arch='mixer', got {config.board_arch!r}")
     if config.board_imag_batch > config.batch_size:
         fail("board_imag_batch", f"must be <= batch_size={config.batch_size} (0 = all)")
-    if config.board_features and config.world_model != "board":
-        fail("board_features", f"needs world_model='board', got {config.world_model!r}")
+    for field in ("board_features", "board_oracle"):
+        if not isinstance(getattr(config, field), bool):
+            fail(field, f"must be True or False, got {getattr(config, field)!r}")
+        if getattr(config, field) and config.world_model != "board":
+            fail(field, f"needs world_model='board', got {config.world_model!r}")
     for field in ("board_explore", "board_imag_explore"):
         if not 0.0 <= getattr(config, field) <= 1.0:
             fail(field, "must be in [0, 1]")

@@ -479,12 +479,8 @@ class Tetris:
             done=game_over | truncated,
             game_over=game_over,
         )
-        reward = lines.astype(jnp.float32)
-        if self.reward_mode == "standard":
-            shaping = self.shaping_gamma * self.potential(new.cols) - self.potential(state.cols)
-            reward = reward + shaping - self.game_over_penalty * game_over
-            placed = (new.pieces_placed - state.pieces_placed).astype(jnp.float32)
-            reward = reward + self.piece_reward * placed
+        placed = (new.pieces_placed - state.pieces_placed).astype(jnp.float32)
+        reward = self._reward(state.cols, new.cols, lines, game_over, placed)
         flags = _Flags(reward, jnp.bool_(False), new.done, game_over, lines)
         # A finished episode stays finished, with the flags of its last step (use
         # `auto_reset_step` to start the next one).
@@ -494,21 +490,71 @@ class Tetris:
         pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(state.done, u, v), a, b)
         return pick(state, new), pick(frozen, flags)
 
-    def _step_placement(self, state: State, action, words):
-        cols = bb.split(state.cols)
+    def _place(self, cols: jax.Array, piece: jax.Array, action: jax.Array, anchor: jax.Array):
+        """Drop, lock and clear: (split columns after, lines, top_out) of `action` on `cols`
+        ((width,) uint32) with `piece`; a top-out leaves the columns as they were."""
+        cols = bb.split(cols)
         rotation, column = action // self.width, action % self.width
-        piece = bb.Piece(state.piece, rotation)
+        piece = bb.Piece(piece, rotation)
         x = jnp.minimum(column, self.width - 1 - (piece.max_dx - piece.min_dx)) - piece.min_dx
         y = bb.landing_row(cols, piece, x)
         top_out = y + piece.max_dy >= self.height
         # Computed once, not once per column that reads them (see bb.keep).
-        anchor = (state.steps < 0).astype(jnp.int32)
         x, y, top_out = bb.keep_fields(anchor, [(x, 8), (y, 8), (top_out, 1)])
         locked = bb.lock(cols, piece.cols(x, y, self.width))
         full = bb.keep(bb.full_rows(locked, self.rows), anchor)
         cleared, lines = bb.clear_rows(locked, full), bb.popcount(full)
         cols = [jnp.where(top_out, old, new) for old, new in zip(cols, cleared, strict=True)]
-        lines = jnp.where(top_out, 0, lines)
+        return cols, jnp.where(top_out, 0, lines), top_out
+
+    def board_step(
+        self, board: jax.Array, piece: jax.Array, action: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The real placement rules on boards alone: (next board (..., rows, width) bool,
+        reward (...) float32, game over (...) bool) of placing `piece` (...) by `action` (...)
+        on `board` (..., rows, width), as `step` would from a state with that board and piece
+        (the next piece and the time limit aside). Placement mode only. For diagnostics that
+        put the real rules where a learned board model would be (`dreamer_jax` option
+        `board_oracle`); elementwise over the leading axes."""
+        if self.action_mode != "placement":
+            raise ValueError("board_step: placement mode only (action_mode='placement')")
+        if board.shape[-2:] != (self.rows, self.width):
+            raise ValueError(
+                f"board_step: got a board of shape {board.shape}; need (..., {self.rows}, "
+                f"{self.width})"
+            )
+        lead = board.shape[:-2]
+        piece = jnp.broadcast_to(jnp.asarray(piece, jnp.int32), lead).reshape(-1)
+        action = jnp.broadcast_to(self._action(action), lead).reshape(-1)
+
+        def one(b, p, a):
+            old = bb.to_cols(b)
+            cols, lines, top_out = self._place(old, p, a, jnp.int32(0))
+            new = bb.stack(cols)
+            placed = 1.0 - top_out.astype(jnp.float32)  # A top-out places nothing.
+            return (
+                bb.to_board(new, self.rows),
+                self._reward(old, new, lines, top_out, placed),
+                top_out,
+            )
+
+        nxt, reward, over = jax.vmap(one)(board.reshape((-1, self.rows, self.width)), piece, action)
+        return nxt.reshape(board.shape), reward.reshape(lead), over.reshape(lead)
+
+    def _reward(self, old: jax.Array, new: jax.Array, lines, game_over, placed) -> jax.Array:
+        """A step's reward from the columns before and after, its lines, whether it ended the
+        game and the pieces it placed (see the class docstring)."""
+        reward = lines.astype(jnp.float32)
+        if self.reward_mode == "standard":
+            shaping = self.shaping_gamma * self.potential(new) - self.potential(old)
+            reward = reward + shaping - self.game_over_penalty * game_over
+            reward = reward + self.piece_reward * placed
+        return reward
+
+    def _step_placement(self, state: State, action, words):
+        # Computed once, not once per column that reads them (see bb.keep).
+        anchor = (state.steps < 0).astype(jnp.int32)
+        cols, lines, top_out = self._place(state.cols, state.piece, action, anchor)
         nxt, queue, bag = self._next_piece(state.queue, state.bag, words[0])
         sx, sy = self._spawn(nxt)
         placed = state.pieces_placed + jnp.where(top_out, 0, 1)  # A top-out places nothing.

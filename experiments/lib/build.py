@@ -103,8 +103,19 @@ def make_agent(config: ml_collections.ConfigDict, env) -> Agent | BoardAgent:
                 "config.agent.board_features: got True; this env has no board_features "
                 "function (Tetris has)"
             )
+        step = getattr(env, "board_step", None) if c.board_oracle else None
+        if c.board_oracle and step is None:
+            raise UserError(
+                "config.agent.board_oracle: got True; this env has no board_step function "
+                "(Tetris has)"
+            )
         return BoardAgent(
-            c, env.observation_spec(), env.num_actions, env.action_planes(), board_features=feats
+            c,
+            env.observation_spec(),
+            env.num_actions,
+            env.action_planes(),
+            board_features=feats,
+            true_step=step,
         )
     return Agent(c, env.observation_spec(), env.num_actions)
 

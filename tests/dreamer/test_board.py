@@ -314,3 +314,56 @@ def test_imagination_batch_trains_the_model_on_every_sequence_the_critic_on_the_
         lambda bt: jax.grad(full._loss, has_aux=True)(state.params, state, bt, jax.random.key(3))[0]
     )
     assert diff(gf(batch)["critic"], gf(mixed)["critic"]) > 1e-4
+
+
+def test_board_oracle_plans_with_the_real_rules_and_trains_no_model():
+    """board_oracle (a diagnostic): the lookahead's next boards, rewards and continues are the
+    env's real ones for every action, Q = r + c V of them; a train step moves the critic and
+    gives the (unused) dynamics no gradient."""
+    env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
+    with pytest.raises(configs.ConfigError, match="board_oracle.*world_model"):
+        configs.get_config("tiny", board_oracle=True)
+    with pytest.raises(ValueError, match="board_oracle.*board_step"):
+        _agent(env, board_oracle=True)
+    config = configs.get_config(
+        "tiny",
+        batch_size=4,
+        batch_length=8,
+        world_model="board",
+        imag_length=2,
+        imag_last=2,
+        bins=31,
+        board_oracle=True,
+        board_repval=0.3,
+    )
+    agent = BoardAgent(
+        config,
+        env.observation_spec(),
+        env.num_actions,
+        env.action_planes(),
+        true_step=env.board_step,
+    )
+    assert agent != _agent(env, board_repval=0.3)
+    state = agent.init(jax.random.key(0))
+    batch = _play_batch(env, jax.random.key(1), 4, 8)
+    board, piece = batch["board"][:, 3], batch["piece"][:, 3]
+    q, (nxt, rew, con) = agent.lookahead(
+        state.params, state.params["critic"], board, piece, batch["queue"][:, 3, 0]
+    )
+    actions = jnp.arange(env.num_actions, dtype=jnp.int32)
+    want = jax.vmap(lambda b, p: env.board_step(jnp.broadcast_to(b, nxt.shape[1:]), p, actions))
+    real_board, real_rew, over = want(board, piece)
+    np.testing.assert_array_equal(np.asarray(nxt), np.asarray(real_board))
+    np.testing.assert_array_equal(np.asarray(rew), np.asarray(real_rew))
+    np.testing.assert_allclose(np.asarray(con), np.where(over, 0.0, 1.0 - 1.0 / config.horizon))
+    assert bool(over.any()) and bool((~over).any())
+    v = agent.value(
+        state.params["critic"], nxt, jnp.broadcast_to(batch["queue"][:, 3, :1], q.shape)
+    )
+    np.testing.assert_allclose(np.asarray(q), np.asarray(rew + con * v), rtol=1e-5, atol=1e-5)
+
+    grads, m = jax.grad(agent._loss, has_aux=True)(state.params, state, batch, jax.random.key(2))
+    assert float(optax.global_norm(grads["dyn"])) == 0
+    assert float(optax.global_norm(grads["critic"])) > 0
+    assert float(m["loss/world_model"]) == 0.0 and "model/board_exact" not in m
+    assert float(m["loss/value"]) > 0 and float(m["loss/repval"]) > 0

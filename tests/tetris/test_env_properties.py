@@ -112,6 +112,42 @@ def test_action_mask_never_empty_and_masks_top_outs(name):
     assert not (died & ~fallback).any(), where_fails(died & ~fallback, r)
 
 
+@pytest.mark.parametrize("name", PLACEMENT)
+def test_board_step_is_the_step_of_a_board_alone(name):
+    """`Tetris.board_step(board, piece, action)` (the real rules without a state, for the
+    board-oracle diagnostic) gives every stepped frame's board, reward and game over, on
+    random games (out-of-range actions included), in the standard reward with its shaping;
+    and on lines_only 10x20 games."""
+    import jax
+
+    r, env = roll(name), h.env_of(h.SMALL[name])
+    board, reward, over = jax.jit(env.board_step)(r["board"][:-1], r["piece"][:-1], r["action"][1:])
+    ok = stepped(r)
+    assert ok.sum() > 10_000 and r["is_terminal"][1:][ok].sum() > 100
+    wrong = ok & ~(np.asarray(board) == r["board"][1:]).all((-1, -2))
+    assert not wrong.any(), where_fails(wrong, r)
+    np.testing.assert_allclose(np.asarray(reward)[ok], r["reward"][1:][ok], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(over)[ok], r["is_terminal"][1:][ok])
+    assert (r["lines_cleared"][1:][ok] > 0).sum() > 100  # Line clears are among them.
+
+    full = h.PLACEMENT
+    lines_env = h.env_of(full)
+    frames = h.rollout(full, 64, 150)
+    board, reward, over = jax.jit(lines_env.board_step)(
+        frames["board"][:-1], frames["piece"][:-1], frames["action"][1:]
+    )
+    ok = ~frames["is_first"][1:]
+    assert (np.asarray(board) == frames["board"][1:]).all((-1, -2))[ok].all()
+    np.testing.assert_array_equal(np.asarray(reward)[ok], frames["reward"][1:][ok])
+    np.testing.assert_array_equal(np.asarray(over)[ok], frames["is_terminal"][1:][ok])
+    with pytest.raises(ValueError, match="board_step.*shape"):
+        lines_env.board_step(frames["board"][0, :, :5], frames["piece"][0], frames["action"][1])
+    with pytest.raises(ValueError, match="board_step.*placement mode"):
+        h.tetris_jax.Tetris(action_mode="direct").board_step(
+            frames["board"][0], frames["piece"][0], frames["action"][1]
+        )
+
+
 @pytest.mark.parametrize("name", DIRECT)
 def test_direct_mask_allows_hold_only_when_possible(name):
     r = roll(name)
