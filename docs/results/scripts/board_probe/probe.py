@@ -7,7 +7,7 @@ exact next boards, lines and top-out accuracy on held-out games every 30 s (sess
 
     PYTHONPATH=. python docs/results/scripts/board_probe/probe.py --model=dyn --row_layers=2
 
-`--model=dyn` trains `dreamer_jax.board.Dynamics` itself (what the board agent trains;
+`--model=dyn` trains `dreamer_jax.board_nets.Dynamics` itself (what the board agent trains;
 `--row_layers` adds its row attention) and also reports exact boards on steps that clear
 lines (`exact_clear`) and two or more (`exact_multi`) (session 9: dyn_mixer.json,
 dyn_rows2.json).
@@ -77,7 +77,7 @@ class Flat(nn.Module):
 
 
 class Dyn(nn.Module):
-    """dreamer_jax.board.Dynamics itself (what the board agent trains), built with 5 reward
+    """dreamer_jax.board_nets.Dynamics itself (what the board agent trains), built with 5 reward
     bins whose logits serve as the probe's 5-way lines head."""
 
     dim: int = 64
@@ -87,7 +87,7 @@ class Dyn(nn.Module):
 
     @nn.compact
     def __call__(self, board, plane):
-        from dreamer_jax.board import Dynamics
+        from dreamer_jax.board_nets import Dynamics
 
         logits, rew, con = Dynamics(
             "mixer", self.dim, self.layers, 5, self.row_layers, self.row_dim
