@@ -392,5 +392,36 @@ class BoardAgent:
 
     def _train_step(self, state: TrainState, batch, key):
         self.traces["train_step"] = self.traces.get("train_step", 0) + 1
+        n = self.config.board_model_steps
+        if n > 1:  # Model-only steps on the first n - 1 parts, the full step on the last.
+            parts = jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n, *x.shape[1:])), batch)
+            state, model_metrics = jax.lax.scan(
+                self._model_step, state, jax.tree.map(lambda x: x[:-1], parts)
+            )
+            batch = jax.tree.map(lambda x: x[-1], parts)
         grads, metrics = jax.grad(self._loss, has_aux=True)(state.params, state, batch, key)
+        if n > 1:
+            metrics["model/extra_steps_loss"] = model_metrics["loss"].mean()
         return apply_gradients(state, grads, state.retnorm, metrics, self.optimizer, self.config)
+
+    def _model_step(self, state: TrainState, batch):
+        """One optimizer step of the world model alone (`config.board_model_steps`): the critic,
+        its slow copy and the critic's optimizer state stay as they were, so its updates are
+        only those of full steps; the schedule's step count advances."""
+        c = self.config
+
+        def loss(params):
+            losses, _ = self._model_loss(params, batch)
+            return c.scale_rec * losses["rec/board"] + c.scale_rew * losses["rew"] + (
+                c.scale_con * losses["con"]
+            )
+
+        value, grads = jax.value_and_grad(loss)(state.params)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = {**state.params, "dyn": optax.apply_updates(state.params["dyn"], updates["dyn"])}
+        critic = lambda path: any(getattr(k, "key", None) == "critic" for k in path)  # noqa: E731
+        opt_state = jax.tree_util.tree_map_with_path(
+            lambda path, new, old: old if critic(path) else new, opt_state, state.opt_state
+        )
+        return state.replace(params=params, opt_state=opt_state), {"loss": value}
+

@@ -94,6 +94,12 @@ class Config:
     # model, in acting and in imagination, and no model is trained. What the critic's learning
     # can reach with a perfect model; never the agent's result (the agent plans through its own).
     board_oracle: bool = False
+    # Board agent: optimizer steps of the world model per update. The batch is split into this
+    # many parts along the batch axis; the model takes a step on each of the first n - 1 alone
+    # (the critic and its optimizer state untouched), then the usual full step (model and
+    # critic) on the last. The model is limited by its updates and imagination is most of an
+    # update's cost: this buys the model updates without imagination. 1 = the usual step.
+    board_model_steps: int = 1
     slowreg: float = 1.0  # Critic regulariser towards the slow critic.
     slow_rate: float = 0.02  # EMA rate of the slow critic per update.
     retnorm_rate: float = 0.01  # EMA rate of the return percentiles.
@@ -177,6 +183,7 @@ def validate(config: Config) -> Config:
     positive_ints = (
         "board_dim",
         "board_layers",
+        "board_model_steps",
         "board_row_dim",
         "deter",
         "hidden",
@@ -226,6 +233,10 @@ def validate(config: Config) -> Config:
         fail("conv_layers", "must be >= 1 when conv_depth > 0")
     if config.board_row_layers and config.board_arch != "mixer":
         fail("board_row_layers", f"needs board_arch='mixer', got {config.board_arch!r}")
+    if config.batch_size % config.board_model_steps:
+        fail("board_model_steps", f"must divide batch_size={config.batch_size}")
+    if config.board_model_steps > 1 and (config.board_imag_batch or config.board_oracle):
+        fail("board_model_steps", "> 1 cannot be combined with board_imag_batch or board_oracle")
     if config.board_imag_batch > config.batch_size:
         fail("board_imag_batch", f"must be <= batch_size={config.batch_size} (0 = all)")
     for field in ("board_features", "board_oracle"):

@@ -367,3 +367,50 @@ def test_board_oracle_plans_with_the_real_rules_and_trains_no_model():
     assert float(optax.global_norm(grads["critic"])) > 0
     assert float(m["loss/world_model"]) == 0.0 and "model/board_exact" not in m
     assert float(m["loss/value"]) > 0 and float(m["loss/repval"]) > 0
+
+
+def test_model_steps_train_the_model_alone_then_take_the_usual_step():
+    """board_model_steps=2: one update is a model-only step on the first half of the batch
+    (the critic, its slow copy and its optimizer state unchanged, the model moved), then the
+    usual full step on the second half, exactly as the one-step agent takes it."""
+    env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
+    with pytest.raises(configs.ConfigError, match="board_model_steps.*divide"):
+        configs.get_config("tiny", batch_size=4, board_model_steps=3)
+    with pytest.raises(configs.ConfigError, match="board_model_steps.*board_imag_batch"):
+        configs.get_config("tiny", batch_size=4, board_model_steps=2, board_imag_batch=2)
+    kw = {"world_model": "board", "imag_length": 2, "imag_last": 2, "bins": 31, "warmup": 0}
+    two = BoardAgent(
+        configs.get_config("tiny", batch_size=8, batch_length=8, board_model_steps=2, **kw),
+        env.observation_spec(),
+        env.num_actions,
+        env.action_planes(),
+    )
+    one = BoardAgent(
+        configs.get_config("tiny", batch_size=4, batch_length=8, **kw),
+        env.observation_spec(),
+        env.num_actions,
+        env.action_planes(),
+    )
+    batch = _play_batch(env, jax.random.key(1), 8, 8)
+    first, second = (jax.tree.map(lambda x, i=i: x[4 * i : 4 * i + 4], batch) for i in (0, 1))
+    copy = lambda s: jax.tree.map(jnp.array, s)  # noqa: E731  (train steps donate)
+    state = two.init(jax.random.key(0))
+
+    mid, _ = jax.jit(two._model_step)(copy(state), first)
+    leaves = lambda t: jax.tree.leaves(jax.tree.map(np.asarray, t))  # noqa: E731
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b), strict=True))  # noqa: E731
+    assert same(mid.params["critic"], state.params["critic"])
+    assert same(mid.slow_critic, state.slow_critic)
+    assert not same(mid.params["dyn"], state.params["dyn"])
+    path_has_critic = lambda p: any(getattr(k, "key", None) == "critic" for k in p)  # noqa: E731
+    flat = lambda t: jax.tree_util.tree_flatten_with_path(t)[0]  # noqa: E731
+    for (path, new), (_, old) in zip(flat(mid.opt_state), flat(state.opt_state), strict=True):
+        if path_has_critic(path):
+            np.testing.assert_array_equal(np.asarray(new), np.asarray(old))
+
+    want, want_m = one.train_step(copy(mid), second, jax.random.key(3))
+    got, got_m = two.train_step(copy(state), batch, jax.random.key(3))
+    for a, b in zip(leaves(got.params), leaves(want.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert float(got_m["loss/value"]) == pytest.approx(float(want_m["loss/value"]), rel=1e-5)
+    assert np.isfinite(float(got_m["model/extra_steps_loss"]))
