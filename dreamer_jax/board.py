@@ -278,6 +278,15 @@ class BoardAgent:
         losses = {"rec/board": rec, "rew": rew_loss, "con": con_loss}
         return {k: (v * w).sum() for k, v in losses.items()}, metrics
 
+    def _world_loss(self, losses):
+        """The world model's weighted loss from `_model_loss`'s terms."""
+        c = self.config
+        return (
+            c.scale_rec * losses["rec/board"]
+            + c.scale_rew * losses["rew"]
+            + (c.scale_con * losses["con"])
+        )
+
     def _imagine(self, params, slow, batch, key):
         """Lookahead rollouts through the model from the last K replayed states of each
         sequence, pieces from the real queue. Returns boards (N, H+1, ...), pieces (N, H+1),
@@ -337,11 +346,7 @@ class BoardAgent:
         )
         value_loss = value_loss.sum() / jnp.maximum(weight.sum(), 1.0)
         repval_loss = self._repval_loss(params, state, batch, ret[:, 0]) if c.board_repval else 0.0
-        world = (
-            c.scale_rec * model_losses["rec/board"]
-            + c.scale_rew * model_losses["rew"]
-            + c.scale_con * model_losses["con"]
-        )
+        world = self._world_loss(model_losses)
         total = world + c.scale_value * value_loss + c.board_repval * repval_loss
         metrics.update({f"loss/{k}": v for k, v in model_losses.items()})
         metrics.update(
@@ -408,13 +413,9 @@ class BoardAgent:
         """One optimizer step of the world model alone (`config.board_model_steps`): the critic,
         its slow copy and the critic's optimizer state stay as they were, so its updates are
         only those of full steps; the schedule's step count advances."""
-        c = self.config
 
         def loss(params):
-            losses, _ = self._model_loss(params, batch)
-            return c.scale_rec * losses["rec/board"] + c.scale_rew * losses["rew"] + (
-                c.scale_con * losses["con"]
-            )
+            return self._world_loss(self._model_loss(params, batch)[0])
 
         value, grads = jax.value_and_grad(loss)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
@@ -424,4 +425,3 @@ class BoardAgent:
             lambda path, new, old: old if critic(path) else new, opt_state, state.opt_state
         )
         return state.replace(params=params, opt_state=opt_state), {"loss": value}
-
