@@ -252,6 +252,9 @@ class BoardAgent:
         logits, rew, con = self.nets[0].apply(params["dyn"], board, plane)
         valid = (~batch["is_first"][:, 1:]).astype(jnp.float32)
         rec = -outs.bernoulli_logp(logits, nxt).sum((-1, -2))
+        cleared = batch["reward"][:, 1:] > 0
+        if c.board_clear_weight != 1.0:  # Line clears are rare and where the model errs.
+            rec = rec * jnp.where(cleared, c.board_clear_weight, 1.0)
         rew_loss = outs.twohot_loss(rew, batch["reward"][:, 1:], self.bins)
         # Steps with a reward (line clears) are rare: their reward loss counts board_event_weight
         # times as much.
@@ -262,9 +265,12 @@ class BoardAgent:
         con_loss = -outs.bernoulli_logp(con, con_target)
         pred = logits > 0
         w = valid / jnp.maximum(valid.sum(), 1.0)
-        cleared = valid * (batch["reward"][:, 1:] > 0)
+        cleared = valid * cleared
+        exact = (pred == nxt).all((-1, -2))
         metrics = {
-            "model/board_exact": ((pred == nxt).all((-1, -2)) * w).sum(),
+            "model/board_exact": (exact * w).sum(),
+            "model/board_exact_when_cleared": (exact * cleared).sum()
+            / jnp.maximum(cleared.sum(), 1.0),
             "model/cell_error": ((pred != nxt).mean((-1, -2)) * w).sum(),
             "model/reward_abs_error": (
                 jnp.abs(outs.twohot_mean(rew, self.bins) - batch["reward"][:, 1:]) * w

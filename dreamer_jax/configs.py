@@ -77,6 +77,9 @@ class Config:
     board_explore: float = 0.1  # Board agent: share of random actions when sampling.
     board_imag_explore: float = 0.0  # Board agent: the same, in imagined rollouts.
     board_event_weight: float = 10.0  # Board model: weight of the reward loss where reward != 0.
+    # Board model: weight of the next-board loss on steps that clear lines (reward > 0), where
+    # its errors are (docs/RESULTS.md, session 8: 97.5% exact without a clear, 32% on doubles).
+    board_clear_weight: float = 1.0
     # Board agent: the critic also reads heuristic features of each board it values (holes,
     # transitions, wells, heights: the env's `board_features`), computed on the model's
     # predicted boards, never on real afterstates.
@@ -258,6 +261,7 @@ def validate(config: Config) -> Config:
     for field in (
         *nonneg,
         "board_event_weight",
+        "board_clear_weight",
         "board_repval",
         "free_nats",
         "actent",

@@ -414,3 +414,29 @@ def test_model_steps_train_the_model_alone_then_take_the_usual_step():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert float(got_m["loss/value"]) == pytest.approx(float(want_m["loss/value"]), rel=1e-5)
     assert np.isfinite(float(got_m["model/extra_steps_loss"]))
+
+
+def test_clear_weight_scales_the_board_loss_of_clearing_steps_only():
+    """board_clear_weight w: the next-board loss is the other steps' part plus w times the
+    part of steps that clear lines (reward > 0); the reward and continue losses are unchanged.
+    With no clear in the batch every weight gives the same loss."""
+    env = Tetris(height=8, width=6, queue_size=2, reward_mode="lines_only")
+    with pytest.raises(configs.ConfigError, match="board_clear_weight"):
+        configs.get_config("tiny", board_clear_weight=-1.0)
+    batch = _play_batch(env, jax.random.key(1), 4, 8)
+    # Mark some steps as clears (the weighting reads only the reward) and none in `calm`.
+    batch = {**batch, "reward": batch["reward"].at[:, 2:5].set(1.0)}
+    calm = {**batch, "reward": jnp.zeros_like(batch["reward"])}
+    agents = {w: _agent(env, board_clear_weight=w) for w in (0.0, 1.0, 3.0)}
+    params = agents[1.0].init(jax.random.key(0)).params
+    loss = {w: a._model_loss(params, batch)[0] for w, a in agents.items()}
+    rec = {w: float(v["rec/board"]) for w, v in loss.items()}
+    # Linear in w: L(w) = L(0) + w (L(1) - L(0)), and the clears' part is positive.
+    assert rec[1.0] > rec[0.0] > 0
+    assert rec[3.0] == pytest.approx(rec[0.0] + 3.0 * (rec[1.0] - rec[0.0]), rel=1e-5)
+    for k in ("rew", "con"):
+        assert float(loss[3.0][k]) == pytest.approx(float(loss[1.0][k]), rel=1e-6)
+    calm_rec = {w: float(a._model_loss(params, calm)[0]["rec/board"]) for w, a in agents.items()}
+    assert calm_rec[0.0] == pytest.approx(calm_rec[3.0], rel=1e-6) and calm_rec[0.0] > 0
+    m = agents[1.0]._model_loss(params, batch)[1]
+    assert 0.0 <= float(m["model/board_exact_when_cleared"]) <= 1.0
