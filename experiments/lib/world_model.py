@@ -190,7 +190,28 @@ def _no_event(traj: Trajectories, h: int) -> dict[str, jax.Array]:
     return {k: scores[k] for k in keys}
 
 
-def plan_scores(agent: BoardAgent, params: Any, env: Tetris, traj: Trajectories) -> dict:
+# Steps per pass of `plan_scores`: each step evaluates the model on every placement, so one pass
+# over all steps of long games (16 games x 2,000 steps x 40 placements) runs out of memory.
+PLAN_CHUNK = 1024
+
+
+def chunked(fn, xs: Any, chunk: int) -> Any:
+    """`fn` over the leading axis of `xs` in passes of `chunk` (`jax.lax.map`), the same as
+    `fn(xs)` for a function that treats rows independently; the last pass is padded with
+    copies of the last row, whose outputs are dropped."""
+    M = jax.tree.leaves(xs)[0].shape[0]
+    if M <= chunk:
+        return fn(xs)
+    n = -(-M // chunk)
+    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], n * chunk - M, 0)])  # noqa: E731
+    parts = jax.tree.map(lambda x: pad(x).reshape((n, chunk, *x.shape[1:])), xs)
+    out = jax.lax.map(fn, parts)
+    return jax.tree.map(lambda x: x.reshape((n * chunk, *x.shape[2:]))[:M], out)
+
+
+def plan_scores(
+    agent: BoardAgent, params: Any, env: Tetris, traj: Trajectories, chunk: int | None = None
+) -> dict:
     """How well the board model plans, on the real states of the games: the model's prediction
     of *every* allowed placement (not only the one played) against the real rules, and the
     lookahead's choice against the one the same critic makes on the real next boards.
@@ -199,30 +220,44 @@ def plan_scores(agent: BoardAgent, params: Any, env: Tetris, traj: Trajectories)
     placement) pairs. choice_agreement: share of steps where the argmax of the model's
     Q = r + c V(board') is also the argmax of Q computed with the real r, game over and board'
     (`policies.true_dynamics_policy`'s ranking); regret: the mean real-Q gap between the real
-    best placement and the model's choice (value units, lines for `lines_only`)."""
+    best placement and the model's choice (value units, lines for `lines_only`). Computed
+    `chunk` steps at a time (default `PLAN_CHUNK`)."""
     N, T = traj.action.shape
     flat = lambda x: x.reshape((N * T, *x.shape[2:]))  # noqa: E731
     states = jax.tree.map(flat, traj.states)
     board, piece, queue = (flat(traj.obs[k]) for k in ("board", "piece", "queue"))
     valid = flat(traj.valid) & ~flat(traj.terminal)  # Steps with a decision to make.
     critic = params["critic"]
-    q_model, (nxt, rew, con) = agent.lookahead(params, critic, board, piece, queue[:, 0])
-    q_real, nts = policies.true_lookahead(env, agent, critic, states, queue[:, 0])
-    real_board, term = nts.observation.board, nts.is_terminal
-    lines = nts.metrics["lines_cleared"]
-    mask = jax.vmap(env.action_mask)(states)
-    pairs = valid[:, None] & mask
-    pred_lines = jnp.round(rew - (nts.reward - lines.astype(jnp.float32))).astype(lines.dtype)
-    masked = lambda q: jnp.where(mask, q, -jnp.inf)  # noqa: E731
-    best_real, choice = jnp.argmax(masked(q_real), -1), jnp.argmax(masked(q_model), -1)
-    pick = lambda q, a: jnp.take_along_axis(q, a[:, None], 1)[:, 0]  # noqa: E731
+
+    def per_step(x):
+        states, board, piece, nxt_piece = x
+        q_model, (nxt, rew, con) = agent.lookahead(params, critic, board, piece, nxt_piece)
+        q_real, nts = policies.true_lookahead(env, agent, critic, states, nxt_piece)
+        lines = nts.metrics["lines_cleared"]
+        mask = jax.vmap(env.action_mask)(states)
+        pred_lines = jnp.round(rew - (nts.reward - lines.astype(jnp.float32)))
+        masked = lambda q: jnp.where(mask, q, -jnp.inf)  # noqa: E731
+        best_real, choice = jnp.argmax(masked(q_real), -1), jnp.argmax(masked(q_model), -1)
+        pick = lambda q, a: jnp.take_along_axis(q, a[:, None], 1)[:, 0]  # noqa: E731
+        return {
+            "board_exact": (nxt == nts.observation.board).all((-1, -2)),
+            "lines_exact": pred_lines.astype(lines.dtype) == lines,
+            "cleared": lines > 0,
+            "continue_right": (con > 0.5) == ~nts.is_terminal,
+            "mask": mask,
+            "agree": choice == best_real,
+            "regret": pick(q_real, best_real) - pick(q_real, choice),
+        }
+
+    s = chunked(per_step, (states, board, piece, queue[:, 0]), chunk or PLAN_CHUNK)
+    pairs = valid[:, None] & s["mask"]
     return {
-        "placements_board_exact": _mean((nxt == real_board).all((-1, -2)), pairs),
-        "placements_lines_exact": _mean(pred_lines == lines, pairs),
-        "placements_lines_exact_when_cleared": _mean(pred_lines == lines, pairs & (lines > 0)),
-        "placements_continue_accuracy": _mean((con > 0.5) == ~term, pairs),
-        "choice_agreement": _mean(choice == best_real, valid),
-        "regret": _mean(pick(q_real, best_real) - pick(q_real, choice), valid),
+        "placements_board_exact": _mean(s["board_exact"], pairs),
+        "placements_lines_exact": _mean(s["lines_exact"], pairs),
+        "placements_lines_exact_when_cleared": _mean(s["lines_exact"], pairs & s["cleared"]),
+        "placements_continue_accuracy": _mean(s["continue_right"], pairs),
+        "choice_agreement": _mean(s["agree"], valid),
+        "regret": _mean(s["regret"], valid),
         "steps": valid.sum(),
         "placements": pairs.sum(),
     }

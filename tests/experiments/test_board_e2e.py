@@ -97,6 +97,7 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
         return nxt, None, rew, con
 
     monkeypatch.setattr(type(agent), "predict", oracle)
+    monkeypatch.setattr(wm, "PLAN_CHUNK", 7)  # The planning scores in passes of 7 steps.
     wm._report_fn.cache_clear()
     wm._collect_fn.cache_clear()
     try:

@@ -287,3 +287,18 @@ def test_program_refuses_bad_arguments_before_loading(tmp_path):
     assert "--max_pieces" in refused(f"--checkpoint={EXPORT}", "--max_pieces=15")
     assert "--horizons" in refused(f"--checkpoint={EXPORT}", "--horizons=0,5")
     assert "exactly one of" in refused(f"--checkpoint={EXPORT}", f"--workdir={tmp_path}")
+
+
+def test_chunked_is_the_function_on_all_rows_at_once():
+    """`wm.chunked` (the planning scores' passes over long games) gives what one call on every
+    row gives, for any chunk size, on a pytree in and out."""
+    xs = {"a": jnp.arange(23.0).reshape(23, 1) ** 2, "b": jnp.arange(23) % 5}
+
+    def fn(x):
+        return {"sum": x["a"][:, 0] + x["b"], "pair": jnp.stack([x["b"], 2 * x["b"]], -1)}
+
+    want = fn(xs)
+    for chunk in (1, 4, 7, 23, 64):
+        got = jax.jit(lambda x, c=chunk: wm.chunked(fn, x, c))(xs)
+        for k in want:
+            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]), err_msg=k)
