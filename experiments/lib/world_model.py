@@ -125,7 +125,14 @@ def frame_scores(pred: Frame, traj: Trajectories, h: int) -> dict[str, jax.Array
     # The model's implied lines: its reward less the real non-line part of the reward.
     pred_lines = jnp.round(pred.reward - (reward - lines.astype(jnp.float32))).astype(lines.dtype)
     events = (pred.reward, pred_lines, pred.cont > 0.5, reward, lines, shift(traj.terminal, h))
-    return {**field_scores(pred.fields, target, valid), **event_scores(*events, valid)}
+    out = {**field_scores(pred.fields, target, valid), **event_scores(*events, valid)}
+    if "board" in pred.fields:
+        # Where the board errors are: steps whose last transition (the one into the predicted
+        # step) cleared lines, and the others.
+        right = (pred.fields["board"] == target["board"]).all((-1, -2))
+        out["board_exact_when_cleared"] = _mean(right, valid & (lines > 0))
+        out["board_exact_when_not_cleared"] = _mean(right, valid & (lines == 0))
+    return out
 
 
 def score(
@@ -255,6 +262,7 @@ def plan_scores(
         "placements_board_exact": _mean(s["board_exact"], pairs),
         "placements_lines_exact": _mean(s["lines_exact"], pairs),
         "placements_lines_exact_when_cleared": _mean(s["lines_exact"], pairs & s["cleared"]),
+        "placements_board_exact_when_cleared": _mean(s["board_exact"], pairs & s["cleared"]),
         "placements_continue_accuracy": _mean(s["continue_right"], pairs),
         "choice_agreement": _mean(s["agree"], valid),
         "regret": _mean(s["regret"], valid),

@@ -138,14 +138,19 @@ def markdown(r: Mapping[str, Any]) -> str:
         "",
         "Boards, as exact boards · cells wrong:",
         "",
-        "| prediction | steps | model | copy start | copy posterior | all empty |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| prediction | steps | model | copy start | copy posterior | all empty | model exact, "
+        "the step clears lines · does not |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s, h in rows:
         cs, cp = b["copy_start"].get(h, {}), b["copy_posterior"].get(h, {})
+        split = (
+            f"{_pct(s.get('board_exact_when_cleared'))} · "
+            f"{_pct(s.get('board_exact_when_not_cleared'))}"
+        )
         out.append(
             f"| {name}{det(h)} | {s['steps']} | {pair(s)} | {pair(cs)} | {pair(cp)} | "
-            f"{pair(b['all_empty'][h])} |"
+            f"{pair(b['all_empty'][h])} | {split} |"
         )
     out += [
         "",
@@ -202,10 +207,11 @@ def markdown(r: Mapping[str, Any]) -> str:
             "real rules; and the lookahead's choice against the one its critic makes on the real "
             "next boards:",
             "",
-            "| steps | placements | next board exact | lines exact | when clearing | continue "
-            "right | same choice as with the real rules | regret (real Q) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| steps | placements | next board exact | when clearing | lines exact | when "
+            "clearing | continue right | same choice as with the real rules | regret (real Q) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {p['steps']} | {p['placements']} | {_pct(p['placements_board_exact'])} | "
+            f"{_pct(p.get('placements_board_exact_when_cleared'))} | "
             f"{_pct(p['placements_lines_exact'])} | "
             f"{_pct(p['placements_lines_exact_when_cleared'])} | "
             f"{_pct(p['placements_continue_accuracy'])} | {_pct(p['choice_agreement'])} | "

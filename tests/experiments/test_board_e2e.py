@@ -111,13 +111,19 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
     for h in ("1", "2"):
         s = o["open_loop"][h]
         assert s["board_exact"] == 1.0 and s["lines_exact"] == 1.0, (h, s)
+        assert s["board_exact_when_not_cleared"] == 1.0, (h, s)
         assert s["continue_accuracy"] == 1.0 and s["terminal_steps"] > 0, (h, s)
     assert o["baselines"]["copy_start"]["1"]["board_exact"] < 1.0
     assert np.isfinite(o["posterior"]["reward_abs_error"])
     # Planning: every placement predicted right, so the lookahead chooses as with the rules.
     p = o["planning"]
     assert p["placements"] > p["steps"] > 0
-    for k in ("placements_board_exact", "placements_lines_exact", "choice_agreement"):
+    for k in (
+        "placements_board_exact",
+        "placements_board_exact_when_cleared",
+        "placements_lines_exact",
+        "choice_agreement",
+    ):
         assert p[k] == 1.0, (k, p)
     assert p["placements_continue_accuracy"] == 1.0 and p["regret"] == 0.0, p
 

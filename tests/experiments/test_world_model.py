@@ -89,6 +89,9 @@ def test_scores_on_a_hand_built_batch():
         "steps": 3,
         "cleared_steps": 1,
         "terminal_steps": 1,
+        # The board of t = 1 (which the clear made) is the one it gets wrong.
+        "board_exact_when_cleared": 0.0,
+        "board_exact_when_not_cleared": 1.0,
     }
     want_one = {
         "board_exact": 1 / 2,
@@ -109,6 +112,9 @@ def test_scores_on_a_hand_built_batch():
         "steps": 2,
         "cleared_steps": 1,
         "terminal_steps": 1,
+        # Right into t = 1 (the clear), wrong into t = 2.
+        "board_exact_when_cleared": 1.0,
+        "board_exact_when_not_cleared": 0.0,
     }
     want_base = {
         "copy_start": {
@@ -212,8 +218,8 @@ def test_measure_untrained_and_oracle(debug_config, monkeypatch):
     for name, s in [("posterior", o["posterior"]), *o["open_loop"].items()]:
         for k, v in s.items():
             if v is None:  # Nothing to average: only where no line was cleared.
-                assert k == "lines_exact_when_cleared" and s["cleared_steps"] == 0, (name, k)
-            elif k.endswith("_exact") or k.endswith("_accuracy"):
+                assert k.endswith("_when_cleared") and s["cleared_steps"] == 0, (name, k)
+            elif "_exact" in k or k.endswith("_accuracy"):
                 assert v == 1.0, (name, k, v)
             elif k.endswith("_error"):
                 assert v == 0.0, (name, k, v)
