@@ -129,9 +129,10 @@ def frame_scores(pred: Frame, traj: Trajectories, h: int) -> dict[str, jax.Array
     if "board" in pred.fields:
         # Where the board errors are: steps whose last transition (the one into the predicted
         # step) cleared lines, and the others.
-        right = (pred.fields["board"] == target["board"]).all((-1, -2))
-        out["board_exact_when_cleared"] = _mean(right, valid & (lines > 0))
-        out["board_exact_when_not_cleared"] = _mean(right, valid & (lines == 0))
+        board = ({"board": pred.fields["board"]}, {"board": target["board"]})
+        for name, where in (("cleared", lines > 0), ("not_cleared", lines == 0)):
+            exact = field_scores(*board, valid & where)["board_exact"]
+            out[f"board_exact_when_{name}"] = exact
     return out
 
 
