@@ -142,6 +142,7 @@ class BoardAgent:
                 c.bins,
                 c.board_row_layers,
                 c.board_row_dim,
+                row_pool=c.board_row_pool,
             ),
             Critic(c.board_arch, c.board_dim, c.board_layers, c.bins, num_pieces),
         )

@@ -88,6 +88,11 @@ class Dynamics(nn.Module):
     row_layers: int = 0
     row_dim: int = 64
     row_cell: int = 4  # Features per cell passed from the column decoder to the row tokens.
+    # Mixer only: per-row summaries of width `row_pool` (per-cell features pooled over the
+    # columns: mean, max, min) given to a second column decoder, whose logits add to the
+    # first's (0: none). Whether a row is full is a min over its columns, and where a column's
+    # cells move in a clear depends on which rows below are full: one cheap pass across rows.
+    row_pool: int = 0
 
     @nn.compact
     def __call__(self, board: jax.Array, plane: jax.Array):
@@ -109,6 +114,19 @@ class Dynamics(nn.Module):
                 r = nets.Linear(self.row_dim, name="row_in")(rows)
                 r = RowAttention(self.row_layers, name="rows")(r)
                 delta = delta + nets.Linear(W, 0.0, name="row_out")(r)
+            if self.row_pool:
+                C = self.row_cell
+                f = nets.Linear(H * C, name="pool_cells")(h)  # (..., W, H * C)
+                f = f.reshape((*f.shape[:-1], H, C))  # (..., W, H, C)
+                d = jnp.swapaxes(delta, -1, -2)  # (..., W, H): the first decoder's logits.
+                g = jnp.concatenate([f, d[..., None], cols[..., -H:, None]], -1)
+                s = jnp.concatenate([g.mean(-3), g.max(-3), g.min(-3)], -1)  # (..., H, 3(C+2))
+                s = nn.silu(nets.Linear(self.row_pool, name="pool_rows")(s))
+                s = s.reshape((*s.shape[:-2], 1, H * self.row_pool))  # Every row, per column.
+                s = jnp.broadcast_to(s, (*d.shape[:-1], H * self.row_pool))
+                z = jnp.concatenate([h, f.reshape((*f.shape[:-2], H * C)), d, s], -1)
+                z = nn.silu(nets.Linear(2 * self.dim, name="pool_dec_in")(z))
+                delta = delta + jnp.swapaxes(nets.Linear(H, 0.0, name="pool_dec_out")(z), -1, -2)
             pooled = x.reshape((*x.shape[:-2], -1))  # Every column: lines need all ten.
         else:
             flat = cells.reshape((*cells.shape[:-2], -1))

@@ -74,6 +74,9 @@ class Config:
     # (a line clear acts on rows), adding to the column decoder's cell logits; 0 = none.
     board_row_layers: int = 0
     board_row_dim: int = 64
+    # Board dynamics, mixer only: per-row summaries of this width (the column decoder's cell
+    # features pooled over columns) fed to a second column decoder (0: none). For line clears.
+    board_row_pool: int = 0
     board_explore: float = 0.1  # Board agent: share of random actions when sampling.
     board_imag_explore: float = 0.0  # Board agent: the same, in imagined rollouts.
     board_event_weight: float = 10.0  # Board model: weight of the reward loss where reward != 0.
@@ -217,6 +220,7 @@ def validate(config: Config) -> Config:
         "warmup",
         "imag_last",
         "board_row_layers",
+        "board_row_pool",
         "board_imag_batch",
     ):
         value = getattr(config, field)
@@ -234,8 +238,9 @@ def validate(config: Config) -> Config:
         fail("blocks", f"must divide deter={config.deter}")
     if config.conv_depth and not config.conv_layers:
         fail("conv_layers", "must be >= 1 when conv_depth > 0")
-    if config.board_row_layers and config.board_arch != "mixer":
-        fail("board_row_layers", f"needs board_arch='mixer', got {config.board_arch!r}")
+    for field in ("board_row_layers", "board_row_pool"):
+        if getattr(config, field) and config.board_arch != "mixer":
+            fail(field, f"needs board_arch='mixer', got {config.board_arch!r}")
     if config.batch_size % config.board_model_steps:
         fail("board_model_steps", f"must divide batch_size={config.batch_size}")
     if config.board_model_steps > 1 and (config.board_imag_batch or config.board_oracle):

@@ -84,13 +84,14 @@ class Dyn(nn.Module):
     layers: int = 3
     row_layers: int = 0
     row_dim: int = 64
+    row_pool: int = 0
 
     @nn.compact
     def __call__(self, board, plane):
         from dreamer_jax.board_nets import Dynamics
 
         logits, rew, con = Dynamics(
-            "mixer", self.dim, self.layers, 5, self.row_layers, self.row_dim
+            "mixer", self.dim, self.layers, 5, self.row_layers, self.row_dim, row_pool=self.row_pool
         )(board, plane)
         return logits, rew, con
 
@@ -105,6 +106,7 @@ def main():
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--row_layers", type=int, default=0)
     ap.add_argument("--row_dim", type=int, default=64)
+    ap.add_argument("--row_pool", type=int, default=0)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     planes = jnp.asarray(data.piece_planes(10))
@@ -114,7 +116,7 @@ def main():
     n = len(train["action"])
     print("train transitions", n, flush=True)
     if a.model == "dyn":
-        model = Dyn(a.dim, a.layers, a.row_layers, a.row_dim)
+        model = Dyn(a.dim, a.layers, a.row_layers, a.row_dim, a.row_pool)
     else:
         model = Mixer(a.dim, a.layers) if a.model == "mixer" else Flat(layers=a.layers)
 
