@@ -122,10 +122,10 @@ class Dynamics(nn.Module):
                 g = jnp.concatenate([f, d[..., None], cols[..., -H:, None]], -1)
                 s = jnp.concatenate([g.mean(-3), g.max(-3), g.min(-3)], -1)  # (..., H, 3(C+2))
                 s = nn.silu(nets.Linear(self.row_pool, name="pool_rows")(s))
-                s = s.reshape((*s.shape[:-2], 1, H * self.row_pool))  # Every row, per column.
-                s = jnp.broadcast_to(s, (*d.shape[:-1], H * self.row_pool))
-                z = jnp.concatenate([h, f.reshape((*f.shape[:-2], H * C)), d, s], -1)
-                z = nn.silu(nets.Linear(2 * self.dim, name="pool_dec_in")(z))
+                # Every row's summary, the same for each column: multiplied once per board.
+                s = s.reshape((*s.shape[:-2], 1, H * self.row_pool))
+                cell = jnp.concatenate([h, f.reshape((*f.shape[:-2], H * C)), d], -1)
+                z = nn.silu(nets.SplitLinear(2 * self.dim, name="pool_dec_in")(cell, s))
                 delta = delta + jnp.swapaxes(nets.Linear(H, 0.0, name="pool_dec_out")(z), -1, -2)
             pooled = x.reshape((*x.shape[:-2], -1))  # Every column: lines need all ten.
         else:

@@ -46,6 +46,28 @@ class Linear(nn.Module):
         return x @ kernel.astype(self.dtype) + bias.astype(self.dtype)
 
 
+class SplitLinear(nn.Module):
+    """`Linear` on the concatenation of `xs`, without building it: each input meets its own
+    rows of one kernel (the same parameters as `Linear` on the concatenation), so an input
+    shared along a broadcast axis (shape 1 there) is multiplied once, not once per position."""
+
+    units: int
+    outscale: float = 1.0
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, *xs: jax.Array) -> jax.Array:
+        sizes = [x.shape[-1] for x in xs]
+        kernel = self.param("kernel", trunc_normal_init(self.outscale), (sum(sizes), self.units))
+        bias = self.param("bias", nn.initializers.zeros, (self.units,))
+        kernel = kernel.astype(self.dtype)
+        out, start = bias.astype(self.dtype), 0
+        for x, n in zip(xs, sizes):
+            out = out + x.astype(self.dtype) @ kernel[start : start + n]
+            start += n
+        return out
+
+
 class BlockLinear(nn.Module):
     """Block-diagonal dense layer: `blocks` independent linear maps on equal input slices."""
 

@@ -446,3 +446,27 @@ def test_clear_weight_scales_the_board_loss_of_clearing_steps_only():
     assert calm_rec[0.0] == pytest.approx(calm_rec[3.0], rel=1e-6) and calm_rec[0.0] > 0
     m = agents[1.0]._model_loss(params, batch)[1]
     assert 0.0 <= float(m["model/board_exact_when_cleared"]) <= 1.0
+
+
+def test_split_linear_is_linear_on_the_concatenation_with_a_shared_input_broadcast():
+    """SplitLinear has Linear's parameters and output, and a shape-1 input is broadcast."""
+    from dreamer_jax import nets
+
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    a = jax.random.normal(k[0], (2, 10, 5))
+    s = jax.random.normal(k[1], (2, 1, 3))
+    full = jnp.concatenate([a, jnp.broadcast_to(s, (2, 10, 3))], -1)
+    lin = nets.Linear(7, name="l")
+    split = nets.SplitLinear(7, name="l")
+    p = lin.init(k[2], full)
+    q = split.init(k[2], a, s)
+    assert jax.tree.map(jnp.shape, p) == jax.tree.map(jnp.shape, q)
+    np.testing.assert_array_equal(p["params"]["kernel"], q["params"]["kernel"])
+    p = jax.tree.map(lambda x: x + 0.1, p)  # Nonzero bias too.
+    out = split.apply(p, a, s)
+    assert out.shape == (2, 10, 7)
+    np.testing.assert_allclose(out, lin.apply(p, full), rtol=1e-5, atol=1e-5)
+    # Each column's output depends on its own row of `a`: changing one column moves only it.
+    b = a.at[:, 3].add(1.0)
+    moved = np.abs(np.asarray(split.apply(p, b, s) - out)).max(-1)
+    assert (moved[:, 3] > 0).all() and (moved[:, np.arange(10) != 3] == 0).all()
