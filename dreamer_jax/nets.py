@@ -62,7 +62,7 @@ class SplitLinear(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (self.units,))
         kernel = kernel.astype(self.dtype)
         out, start = bias.astype(self.dtype), 0
-        for x, n in zip(xs, sizes):
+        for x, n in zip(xs, sizes, strict=True):
             out = out + x.astype(self.dtype) @ kernel[start : start + n]
             start += n
         return out
