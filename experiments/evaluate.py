@@ -166,7 +166,14 @@ def evaluate(
             if mode == policies.TRUE_DYNAMICS
             else f"agent ({mode})"
         )
-        rows.append({"policy": name, "stats": play.stats(games), "seconds": time.time() - t})
+        rows.append(
+            {
+                "policy": name,
+                "stats": play.stats(games),
+                "games": play.per_game(games),
+                "seconds": time.time() - t,
+            }
+        )
         log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
     for name in baselines:
         t = time.time()
@@ -174,7 +181,14 @@ def evaluate(
         if games is None:
             log(f"baseline {name}: unavailable (heuristic baselines need placement mode)")
             continue
-        rows.append({"policy": name, "stats": play.stats(games), "seconds": time.time() - t})
+        rows.append(
+            {
+                "policy": name,
+                "stats": play.stats(games),
+                "games": play.per_game(games),
+                "seconds": time.time() - t,
+            }
+        )
         log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
     rules = (
         f"{env!r}; {episodes} games per policy, seed {seed}, cap {max_pieces} pieces; "

@@ -129,6 +129,31 @@ def stats(games: Games) -> dict[str, float]:
     }
 
 
+def per_game(games: Games) -> dict[str, list]:
+    """Each game's lines, pieces, score and whether it hit the cap, in game order: what
+    `stats` summarises, kept so that evaluations on other seeds can be pooled (`pooled`)."""
+    return {
+        "lines": [int(v) for v in np.asarray(games.lines)],
+        "pieces": [int(v) for v in np.asarray(games.pieces)],
+        "score": [int(v) for v in np.asarray(games.score)],
+        "capped": [bool(v) for v in np.asarray(games.capped)],
+    }
+
+
+def pooled(records: list[dict[str, list]]) -> dict[str, float]:
+    """`stats` of the games of several `per_game` records together (e.g. one evaluation's
+    games on several seeds); the records must hold different games (different seeds)."""
+    if not records:
+        raise ValueError("pooled: no per-game records given")
+    keys = ("lines", "pieces", "score", "capped")
+    for i, r in enumerate(records):
+        missing = [k for k in keys if k not in r]
+        if missing:
+            raise ValueError(f"pooled: record {i} lacks {missing} (needs {list(keys)})")
+    cat = {k: np.concatenate([np.asarray(r[k]) for r in records]) for k in keys}
+    return stats(Games(**cat))
+
+
 @functools.lru_cache(maxsize=4)
 def _record_fn(env: Tetris, agent: Agent, steps: int, mode: str):
     def run(params, key):
