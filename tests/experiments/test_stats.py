@@ -38,3 +38,23 @@ def test_interval_contains_the_mean_and_is_reproducible():
     low, high = play.bootstrap_ci(x)
     half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))
     assert abs(low - (x.mean() - half)) < 0.15 and abs(high - (x.mean() + half)) < 0.15
+
+
+def test_per_game_records_pool_to_the_stats_of_all_their_games():
+    a = Games(
+        np.array([3, 0, 7]), np.array([10, 4, 20]), np.array([300, 0, 900]), np.array([0, 0, 1]) > 0
+    )
+    b = Games(np.array([5, 1]), np.array([15, 6]), np.array([500, 100]), np.array([1, 0]) > 0)
+    ra, rb = play.per_game(a), play.per_game(b)
+    assert ra["lines"] == [3, 0, 7] and ra["capped"] == [False, False, True]
+    both = Games(*(np.concatenate([x, y]) for x, y in zip(a, b, strict=True)))
+    assert play.pooled([ra, rb]) == play.stats(both)
+    assert (
+        play.pooled([ra])["lines_mean"]
+        == play.stats(a)["lines_mean"]
+        != play.pooled([ra, rb])["lines_mean"]
+    )
+    import pytest
+
+    with pytest.raises(ValueError, match="lacks"):
+        play.pooled([{"lines": [1]}])

@@ -11,7 +11,7 @@ import pytest
 from tbreader import scalar_tags
 
 from experiments import evaluate
-from experiments.lib import bench, monitor, trainer
+from experiments.lib import bench, monitor, play, trainer
 from experiments.lib.errors import UserError
 
 
@@ -102,6 +102,7 @@ def test_train_interrupt_resume_evaluate(tmp_path, debug_config):
         assert os.path.exists(os.path.join(workdir, f"eval_{step}.{ext}"))
     s = result["rows"][0]["stats"]
     assert s["games"] == 4 and 0 <= s["capped_share"] <= 1 and s["pieces_mean"] <= 30
+    assert play.pooled([result["rows"][0]["games"]]) == s  # Each game kept, to pool seeds.
     again = evaluate.evaluate(
         checkpoint=str(tmp_path / "export"), episodes=4, max_pieces=30, baselines=(), gif=False
     )
