@@ -131,8 +131,9 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
 def test_the_headline_configs_are_what_their_names_say():
     """lines_only.py: the board world model, no hand-made features, no Q head; board.py is its
     session-7 name; board_features.py adds features of predicted boards to the critic (the
-    env's real afterstate features stay off); qhead.py is the model-free baseline."""
-    from experiments import board, board_features, lines_only, qhead
+    env's real afterstate features stay off); board_features_pool.py is board_features.py with
+    the session-14 runs' settings; qhead.py is the model-free baseline."""
+    from experiments import board, board_features, board_features_pool, lines_only, qhead
 
     configs = {
         name: build.resolve(m.get_config())
@@ -140,6 +141,7 @@ def test_the_headline_configs_are_what_their_names_say():
             ("lines_only", lines_only),
             ("board", board),
             ("board_features", board_features),
+            ("board_features_pool", board_features_pool),
             ("qhead", qhead),
         )
     }
@@ -151,6 +153,11 @@ def test_the_headline_configs_are_what_their_names_say():
     assert lo.agent.world_model == "board" and not lo.agent.qhead
     assert not lo.env.placement_features and not lo.agent.board_features
     assert bf.agent.board_features and not bf.env.placement_features and not bf.agent.qhead
+    # The session-14 command line (docs/RESULTS.md), as a config.
+    pool = board_features.get_config()
+    pool.agent.update(board_row_pool=8, board_model_steps=2, board_repval=0.3)
+    pool.update(batch_size=32, train_ratio=64)
+    assert configs["board_features_pool"].to_dict() == build.resolve(pool).to_dict()
     assert q.agent.world_model in (None, "rssm") and q.agent.qhead and q.env.placement_features
     # The features agent's critic has the feature readout; the env gives no placements field.
     env = build.make_env(bf, evaluation=True)
