@@ -227,10 +227,54 @@ class BoardAgent:
         rand = jax.random.categorical(k1, logits, -1).astype(jnp.int32)
         return jnp.where(jax.random.uniform(k2, greedy.shape) < explore, rand, greedy)
 
+    def plan2(self, params, critic_params, board, pieces, mask):
+        """Two placements deep through the model: (N, A) scores, -inf off the expanded set.
+
+        The `config.board_plan_width` best allowed placements a of the one-placement score
+        `lookahead` are expanded: every placement a' of the next piece on the model's predicted
+        board s'(a) is scored one placement deep, and
+
+            Q2(s, a) = r(s, a) + c(s, a) max_a' [r(s', a') + c(s', a') V(s''(a, a'), piece 3)].
+
+        The second placement ranges over every action, as in imagination (the model has no
+        mask for boards it predicts). pieces (N, 3): the current piece and the next two (the
+        queue's); board (N, H, W); mask (N, A) allowed first placements."""
+        N, A = board.shape[0], self.num_actions
+        k = min(self.config.board_plan_width, A)
+        q1, (nxt, rew, con) = self.lookahead(
+            params, critic_params, board, pieces[:, 0], pieces[:, 1]
+        )
+        top_q, top_a = jax.lax.top_k(jnp.where(mask, q1, -jnp.inf), k)  # (N, k)
+        pick = lambda x: jnp.take_along_axis(  # noqa: E731
+            x, top_a.reshape((N, k) + (1,) * (x.ndim - 2)), 1
+        )
+        rep = lambda p: jnp.repeat(p, k)  # noqa: E731
+        q2, _ = self.lookahead(
+            params,
+            critic_params,
+            pick(nxt).reshape((N * k, *board.shape[1:])),
+            rep(pieces[:, 1]),
+            rep(pieces[:, 2]),
+        )
+        score = pick(rew) + pick(con) * q2.max(-1).reshape(N, k)
+        score = jnp.where(jnp.isfinite(top_q), score, -jnp.inf)
+        rows = jnp.arange(N)[:, None]
+        return jnp.full((N, A), -jnp.inf).at[rows, top_a].set(score)
+
     def _policy(self, params, carry, obs, key, mode: str = "sample"):
-        if mode not in ("sample", "greedy"):
-            raise ValueError(f"mode: got {mode!r}; allowed: 'sample', 'greedy'")
+        if mode not in ("sample", "greedy", "plan2"):
+            raise ValueError(f"mode: got {mode!r}; allowed: 'sample', 'greedy', 'plan2'")
         board, piece, queue = obs["board"], obs["piece"], obs["queue"]
+        if mode == "plan2":
+            if queue.shape[-1] < 2:
+                raise ValueError("mode 'plan2': needs a queue of at least 2 pieces")
+            pieces = jnp.concatenate([piece[:, None], queue[:, :2]], 1)
+            mask = obs["action_mask"] if "action_mask" in obs else None
+            if mask is None:
+                mask = jnp.ones((board.shape[0], self.num_actions), bool)
+            q = self.plan2(params, params["critic"], board, pieces, mask)
+            act = jnp.argmax(q, -1).astype(jnp.int32)
+            return act, BoardCarry(act)
         q, _ = self.lookahead(params, params["critic"], board, piece, queue[:, 0])
         mask = obs["action_mask"] if "action_mask" in obs else jnp.ones_like(q, bool)
         explore = self.config.board_explore if mode == "sample" else None

@@ -100,6 +100,10 @@ class Config:
     # model, in acting and in imagination, and no model is trained. What the critic's learning
     # can reach with a perfect model; never the agent's result (the agent plans through its own).
     board_oracle: bool = False
+    # Board agent, policy mode "plan2" (two placements deep through the model, for evaluation):
+    # how many of the best first placements (by the one-placement score) are expanded by every
+    # placement of the next piece. Training acts and imagines one placement deep regardless.
+    board_plan_width: int = 8
     # Board agent: optimizer steps of the world model per update. The batch is split into this
     # many parts along the batch axis; the model takes a step on each of the first n - 1 alone
     # (the critic and its optimizer state untouched), then the usual full step (model and
@@ -209,6 +213,7 @@ def validate(config: Config) -> Config:
         "horizon",
         "batch_size",
         "unroll",
+        "board_plan_width",
     )
     for field in positive_ints:
         value = getattr(config, field)

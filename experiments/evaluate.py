@@ -39,9 +39,16 @@ def define_flags() -> None:
     flags.DEFINE_list(
         "modes",
         ["greedy"],
-        "Agent policies: greedy and/or sample; true_dynamics (a board world-model agent's "
-        "greedy lookahead with the real rules in place of its model: a diagnostic of its critic, "
-        "not the agent's result).",
+        "Agent policies: greedy and/or sample; plan2 (a board world-model agent's greedy "
+        "lookahead two placements deep through its own model: the --plan_width best first "
+        "placements expanded by every placement of the next piece); true_dynamics (a board "
+        "world-model agent's greedy lookahead with the real rules in place of its model: a "
+        "diagnostic of its critic, not the agent's result).",
+    )
+    flags.DEFINE_integer(
+        "plan_width",
+        None,
+        "--modes=plan2: first placements expanded (default: the run's agent.board_plan_width).",
     )
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
@@ -93,6 +100,7 @@ def evaluate(
     episodes=1000,
     max_pieces=10000,
     modes=("greedy",),
+    plan_width=None,
     baselines=(),
     seed=12345,
     gif=True,
@@ -107,7 +115,7 @@ def evaluate(
     from experiments.lib import play, policies, runs
     from experiments.lib.errors import UserError
 
-    allowed_modes = ("greedy", "sample", policies.TRUE_DYNAMICS)
+    allowed_modes = ("greedy", "sample", policies.PLAN2, policies.TRUE_DYNAMICS)
     for m in modes:
         if m not in allowed_modes:
             raise UserError(f"--modes: got {m!r}; allowed: {', '.join(allowed_modes)}")
@@ -116,15 +124,23 @@ def evaluate(
             raise UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
     if episodes < 1 or max_pieces < 1:
         raise UserError("--episodes and --max_pieces must be >= 1")
-    config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
-    if policies.TRUE_DYNAMICS in modes and (
-        config.agent.world_model != "board" or config.env.suite != "tetris"
-    ):
+    if plan_width is not None and (policies.PLAN2 not in modes or plan_width < 1):
         raise UserError(
-            f"--modes={policies.TRUE_DYNAMICS}: needs a Tetris run of the board world model "
-            f"(agent.world_model='board'); this checkpoint has agent.world_model="
-            f"{config.agent.world_model!r}, env.suite={config.env.suite!r}"
+            f"--plan_width: got {plan_width}; needs --modes to include {policies.PLAN2} and "
+            "a value >= 1"
         )
+    config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
+    for board_mode in (policies.TRUE_DYNAMICS, policies.PLAN2):
+        if board_mode in modes and (
+            config.agent.world_model != "board" or config.env.suite != "tetris"
+        ):
+            raise UserError(
+                f"--modes={board_mode}: needs a Tetris run of the board world model "
+                f"(agent.world_model='board'); this checkpoint has agent.world_model="
+                f"{config.agent.world_model!r}, env.suite={config.env.suite!r}"
+            )
+    if plan_width is not None:
+        agent = policies.with_plan_width(agent, plan_width)
     if config.env.suite != "tetris":
         for b in baselines:
             if b != "random":
@@ -164,6 +180,8 @@ def evaluate(
         name = (
             "agent's critic, true dynamics (diagnostic)"
             if mode == policies.TRUE_DYNAMICS
+            else f"agent (plan2, width {agent.config.board_plan_width})"
+            if mode == policies.PLAN2
             else f"agent ({mode})"
         )
         rows.append(
@@ -314,6 +332,7 @@ def main(argv: list[str]) -> None:
         "episodes",
         "max_pieces",
         "modes",
+        "plan_width",
         "baselines",
         "seed",
         "gif",

@@ -54,12 +54,13 @@ def play_agent(
     mode: str = "greedy",
 ) -> Games:
     """`num_games` games in parallel until each tops out or reaches `max_pieces`. `mode`:
-    "greedy", "sample", or `policies.TRUE_DYNAMICS` (a board world-model agent's lookahead with
+    "greedy", "sample", `policies.PLAN2` (a board world-model agent's lookahead two placements
+    deep through its model, `BoardAgent.plan2`) or `policies.TRUE_DYNAMICS` (its lookahead with
     the real rules in place of its model: a diagnostic, see `policies.true_dynamics_policy`)."""
-    if mode == policies.TRUE_DYNAMICS and not hasattr(agent, "lookahead"):
+    if mode in (policies.TRUE_DYNAMICS, policies.PLAN2) and not hasattr(agent, "lookahead"):
         raise ValueError(
             f"mode {mode!r}: only a board world-model agent (agent.world_model='board') ranks "
-            "placements by a lookahead whose model the real rules can replace"
+            "placements by a lookahead through a model"
         )
     return _host(_play_fn(env, agent, num_games, max_pieces, mode)(params, key))
 

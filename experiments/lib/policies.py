@@ -57,6 +57,18 @@ def make_random_policy(env):
 
 # The mode `play.play_agent` and `experiments.evaluate --modes` accept for the diagnostic below.
 TRUE_DYNAMICS = "true_dynamics"
+# A board world-model agent's policy mode that plans two placements deep through its model
+# (`dreamer_jax.board.BoardAgent.plan2`); the width is its config's `board_plan_width`.
+PLAN2 = "plan2"
+
+
+def with_plan_width(agent, width: int):
+    """The board agent with `board_plan_width=width` (no parameter depends on it)."""
+    import dataclasses
+
+    return dataclasses.replace(
+        agent, config=dataclasses.replace(agent.config, board_plan_width=width)
+    )
 
 
 def true_lookahead(env, agent, critic_params, states, next_piece):

@@ -470,3 +470,71 @@ def test_split_linear_is_linear_on_the_concatenation_with_a_shared_input_broadca
     b = a.at[:, 3].add(1.0)
     moved = np.abs(np.asarray(split.apply(p, b, s) - out)).max(-1)
     assert (moved[:, 3] > 0).all() and (moved[:, np.arange(10) != 3] == 0).all()
+
+
+def _random_states(env, games=8, steps=6):
+    _, tr = jax.jit(
+        lambda k: rollout.trace(
+            env,
+            heuristics.batch_policy(heuristics.make_policy(env, "random")),
+            k,
+            num_games=games,
+            steps=steps,
+        )
+    )(jax.random.key(1))
+    return jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), tr.ts)
+
+
+@pytest.mark.parametrize("width", [3, 1000])
+def test_plan2_scores_the_best_first_placements_two_placements_deep(width):
+    """plan2: the `board_plan_width` best allowed first placements (one-placement score) get
+    r + c max_a' [r' + c' V(s'', piece 3)] through the model, every other one -inf; the
+    policy plays the best of them. Checked against a loop over states and placements."""
+    env = Tetris(height=8, width=6, queue_size=2)
+    with pytest.raises(configs.ConfigError, match="board_plan_width"):
+        configs.get_config("tiny", board_plan_width=0)
+    agent = _agent(env, board_plan_width=width)
+    params = agent.init(jax.random.key(0)).params
+    ts = _random_states(env)
+    obs = ts.observation
+    mask = np.asarray(obs.action_mask)
+    assert not mask.all()
+    pieces = jnp.concatenate([obs.piece[:, None], obs.queue[:, :2]], 1)
+    got = np.asarray(agent.plan2(params, params["critic"], obs.board, pieces, obs.action_mask))
+    q1, (nxt, rew, con) = agent.lookahead(
+        params, params["critic"], obs.board, obs.piece, obs.queue[:, 0]
+    )
+    q1, nxt, rew, con = (np.asarray(x) for x in (q1, nxt, rew, con))
+    A = env.num_actions
+    for n in range(obs.board.shape[0]):
+        allowed = np.flatnonzero(mask[n])
+        k = min(width, A, len(allowed))
+        finite = np.flatnonzero(np.isfinite(got[n]))
+        assert len(finite) == k and mask[n, finite].all()
+        # The expanded ones are the k best by q1 (ties between duplicate placements aside).
+        assert q1[n, finite].min() >= np.sort(q1[n, allowed])[-k] - 1e-6
+        q2, _ = agent.lookahead(
+            params,
+            params["critic"],
+            jnp.asarray(nxt[n, finite]),
+            jnp.full((k,), pieces[n, 1]),
+            jnp.full((k,), pieces[n, 2]),
+        )
+        want = rew[n, finite] + con[n, finite] * np.asarray(q2).max(-1)
+        np.testing.assert_allclose(got[n, finite], want, rtol=1e-5, atol=1e-5)
+    act, _ = agent.policy(params, agent.initial_carry(len(mask)), _obs(ts), None, "plan2")
+    act = np.asarray(act)
+    assert mask[np.arange(len(mask)), act].all()
+    np.testing.assert_array_equal(got[np.arange(len(mask)), act], got.max(-1))
+    if width >= A:  # Every allowed placement expanded.
+        np.testing.assert_array_equal(np.isfinite(got), mask)
+    with pytest.raises(ValueError, match="plan2"):
+        short = Tetris(height=8, width=6, queue_size=1)
+        one = _agent(short, imag_length=1)
+        one.policy(
+            one.init(jax.random.key(0)).params,
+            one.initial_carry(1),
+            _obs(jax.tree.map(lambda x: x[:1], _random_states(short, 1, 1))),
+            None,
+            "plan2",
+        )

@@ -13,6 +13,7 @@ from experiments import evaluate
 from experiments import world_model as wm_program
 from experiments.lib import build, trainer
 from experiments.lib import world_model as wm
+from experiments.lib.errors import UserError
 
 
 def _board_config(debug_config):
@@ -78,8 +79,23 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
     assert 0.0 <= plan["choice_agreement"] <= 1.0 and plan["regret"] >= 0.0
     assert "same choice as with the real rules" in text
 
-    r = evaluate.evaluate(workdir, episodes=3, max_pieces=20, baselines=("random",), gif=False)
-    assert r["rows"][0]["stats"]["games"] == 3
+    r = evaluate.evaluate(
+        workdir,
+        episodes=3,
+        max_pieces=20,
+        modes=("greedy", "plan2"),
+        plan_width=2,
+        baselines=("random",),
+        gif=False,
+    )
+    assert [row["policy"] for row in r["rows"]] == [
+        "agent (greedy)",
+        "agent (plan2, width 2)",
+        "random",
+    ]
+    assert all(row["stats"]["games"] == 3 for row in r["rows"])
+    with pytest.raises(UserError, match="plan_width"):
+        evaluate.evaluate(workdir, episodes=1, max_pieces=5, plan_width=2, gif=False)
 
     # With the model replaced by the real rule, every open-loop board and event is right.
     env = build.make_env(config, evaluation=True)
