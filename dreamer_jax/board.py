@@ -265,18 +265,17 @@ class BoardAgent:
         if mode not in ("sample", "greedy", "plan2"):
             raise ValueError(f"mode: got {mode!r}; allowed: 'sample', 'greedy', 'plan2'")
         board, piece, queue = obs["board"], obs["piece"], obs["queue"]
+        mask = obs.get("action_mask")
+        if mask is None:
+            mask = jnp.ones((board.shape[0], self.num_actions), bool)
         if mode == "plan2":
             if queue.shape[-1] < 2:
                 raise ValueError("mode 'plan2': needs a queue of at least 2 pieces")
             pieces = jnp.concatenate([piece[:, None], queue[:, :2]], 1)
-            mask = obs["action_mask"] if "action_mask" in obs else None
-            if mask is None:
-                mask = jnp.ones((board.shape[0], self.num_actions), bool)
             q = self.plan2(params, params["critic"], board, pieces, mask)
             act = jnp.argmax(q, -1).astype(jnp.int32)
             return act, BoardCarry(act)
         q, _ = self.lookahead(params, params["critic"], board, piece, queue[:, 0])
-        mask = obs["action_mask"] if "action_mask" in obs else jnp.ones_like(q, bool)
         explore = self.config.board_explore if mode == "sample" else None
         act = self._choose(q, mask, key, explore)
         return act, BoardCarry(act)

@@ -58,20 +58,22 @@ def test_committed_spec_reads_its_files(monkeypatch):
     assert f"{table['rows'][0]['runs'][0]['stats']['lines_mean']:,.2f}" in text
 
 
-def test_mean_over_seeds_and_warnings(tmp_path):
-    mod = _module()
-    spec = {
+def _spec(*runs):
+    """One row "r" with runs (seed, eval path), all of the "best" checkpoint."""
+    return {
         "rows": [
             {
                 "row": "r",
                 "command": "cmd",
-                "runs": [
-                    {"seed": 0, "checkpoint": "best", "eval": _eval(tmp_path, "a", [10, 30])},
-                    {"seed": 1, "checkpoint": "best", "eval": _eval(tmp_path, "b", [40, 40])},
-                ],
+                "runs": [{"seed": seed, "checkpoint": "best", "eval": e} for seed, e in runs],
             }
         ]
     }
+
+
+def test_mean_over_seeds_and_warnings(tmp_path):
+    mod = _module()
+    spec = _spec((0, _eval(tmp_path, "a", [10, 30])), (1, _eval(tmp_path, "b", [40, 40])))
     table = mod.collect(spec)
     text = mod.markdown(table)
     assert "| r | best | 2 | 30.00 |" in text  # mean of the seeds' means (20, 40)
@@ -82,35 +84,7 @@ def test_mean_over_seeds_and_warnings(tmp_path):
 def test_refuses_repeated_run_and_mixed_caps(tmp_path):
     mod = _module()
     a = _eval(tmp_path, "a", [1, 2])
-    twice = {
-        "rows": [
-            {
-                "row": "r",
-                "command": "c",
-                "runs": [
-                    {"seed": 0, "checkpoint": "best", "eval": a},
-                    {"seed": 0, "checkpoint": "best", "eval": a},
-                ],
-            }
-        ]
-    }
     with pytest.raises(ValueError, match="named twice"):
-        mod.collect(twice)
-    mixed = {
-        "rows": [
-            {
-                "row": "r",
-                "command": "c",
-                "runs": [
-                    {"seed": 0, "checkpoint": "best", "eval": a},
-                    {
-                        "seed": 1,
-                        "checkpoint": "best",
-                        "eval": _eval(tmp_path, "b", [1, 2], cap=1000),
-                    },
-                ],
-            }
-        ]
-    }
+        mod.collect(_spec((0, a), (0, a)))
     with pytest.raises(ValueError, match="different piece caps"):
-        mod.collect(mixed)
+        mod.collect(_spec((0, a), (1, _eval(tmp_path, "b", [1, 2], cap=1000))))
