@@ -43,12 +43,14 @@ def define_flags() -> None:
         "lookahead two placements deep through its own model: the --plan_width best first "
         "placements expanded by every placement of the next piece); true_dynamics (a board "
         "world-model agent's greedy lookahead with the real rules in place of its model: a "
-        "diagnostic of its critic, not the agent's result).",
+        "diagnostic of its critic, not the agent's result); true_plan2 (plan2 with the real "
+        "rules in place of the model: the same diagnostic two placements deep).",
     )
     flags.DEFINE_integer(
         "plan_width",
         None,
-        "--modes=plan2: first placements expanded (default: the run's agent.board_plan_width).",
+        "--modes=plan2 or true_plan2: first placements expanded (default: the run's "
+        "agent.board_plan_width).",
     )
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
@@ -115,7 +117,7 @@ def evaluate(
     from experiments.lib import play, policies, runs
     from experiments.lib.errors import UserError
 
-    allowed_modes = ("greedy", "sample", policies.PLAN2, policies.TRUE_DYNAMICS)
+    allowed_modes = ("greedy", "sample", *policies.BOARD_MODES)
     for m in modes:
         if m not in allowed_modes:
             raise UserError(f"--modes: got {m!r}; allowed: {', '.join(allowed_modes)}")
@@ -124,13 +126,15 @@ def evaluate(
             raise UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
     if episodes < 1 or max_pieces < 1:
         raise UserError("--episodes and --max_pieces must be >= 1")
-    if plan_width is not None and (policies.PLAN2 not in modes or plan_width < 1):
+    if plan_width is not None and (
+        not any(m in policies.WIDTH_MODES for m in modes) or plan_width < 1
+    ):
         raise UserError(
-            f"--plan_width: got {plan_width}; needs --modes to include {policies.PLAN2} and "
-            "a value >= 1"
+            f"--plan_width: got {plan_width}; needs --modes to include "
+            f"{' or '.join(policies.WIDTH_MODES)} and a value >= 1"
         )
     config, env, agent, params, step = runs.load_checkpoint(workdir, checkpoint, step)
-    for board_mode in (policies.TRUE_DYNAMICS, policies.PLAN2):
+    for board_mode in policies.BOARD_MODES:
         if board_mode in modes and (
             config.agent.world_model != "board" or config.env.suite != "tetris"
         ):
@@ -180,6 +184,9 @@ def evaluate(
         name = (
             "agent's critic, true dynamics (diagnostic)"
             if mode == policies.TRUE_DYNAMICS
+            else f"agent's critic, true dynamics, plan2 width {agent.config.board_plan_width} "
+            "(diagnostic)"
+            if mode == policies.TRUE_PLAN2
             else f"agent (plan2, width {agent.config.board_plan_width})"
             if mode == policies.PLAN2
             else f"agent ({mode})"

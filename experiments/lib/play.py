@@ -31,6 +31,9 @@ def _play_fn(env: Tetris, agent: Agent | None, num_games: int, max_pieces: int, 
         elif mode == policies.TRUE_DYNAMICS:
             act = policies.true_dynamics_policy(env, agent, params)
             carry = agent.initial_carry(num_games)
+        elif mode == policies.TRUE_PLAN2:
+            act = policies.true_plan2_policy(env, agent, params)
+            carry = agent.initial_carry(num_games)
         else:
             act, carry = policies.agent_policy(agent, params, mode), agent.initial_carry(num_games)
         r = rollout.play(env, act, key, num_games=num_games, max_pieces=max_pieces, carry=carry)
@@ -56,8 +59,9 @@ def play_agent(
     """`num_games` games in parallel until each tops out or reaches `max_pieces`. `mode`:
     "greedy", "sample", `policies.PLAN2` (a board world-model agent's lookahead two placements
     deep through its model, `BoardAgent.plan2`) or `policies.TRUE_DYNAMICS` (its lookahead with
-    the real rules in place of its model: a diagnostic, see `policies.true_dynamics_policy`)."""
-    if mode in (policies.TRUE_DYNAMICS, policies.PLAN2) and not hasattr(agent, "lookahead"):
+    the real rules in place of its model: a diagnostic, see `policies.true_dynamics_policy`) or
+    `policies.TRUE_PLAN2` (plan2 with the real rules: `policies.true_plan2_policy`)."""
+    if mode in policies.BOARD_MODES and not hasattr(agent, "lookahead"):
         raise ValueError(
             f"mode {mode!r}: only a board world-model agent (agent.world_model='board') ranks "
             "placements by a lookahead through a model"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
@@ -83,7 +84,7 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
         workdir,
         episodes=3,
         max_pieces=20,
-        modes=("greedy", "plan2"),
+        modes=("greedy", "plan2", "true_plan2"),
         plan_width=2,
         baselines=("random",),
         gif=False,
@@ -91,6 +92,7 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
     assert [row["policy"] for row in r["rows"]] == [
         "agent (greedy)",
         "agent (plan2, width 2)",
+        "agent's critic, true dynamics, plan2 width 2 (diagnostic)",
         "random",
     ]
     assert all(row["stats"]["games"] == 3 for row in r["rows"])
@@ -250,6 +252,33 @@ def test_true_dynamics_policy_ranks_the_real_next_boards_with_the_critic():
     )
     _, after = env.step(state, a[0])
     assert float(after.reward) == 1.0
+
+    # plan2 with the real rules: the `width` best first placements by the one-placement Q,
+    # each scored by its best allowed follow-up, written out state by state.
+    width, keep = 3, 1.0 - 1.0 / config.horizon
+    critic.config = dataclasses.replace(config, board_plan_width=width)
+    scores = np.asarray(
+        policies.true_plan2(env, critic, None, states, ts.observation.queue[:, 0], mask)
+    )
+    for n in range(0, len(best), 3):
+        state = jax.tree.map(lambda x: x[n], states)
+        expanded = np.flatnonzero(np.isfinite(scores[n]))
+        assert len(expanded) == min(width, mask[n].sum()) and mask[n, expanded].all()
+        rest = np.setdiff1d(np.flatnonzero(mask[n]), expanded)
+        assert q[n, rest].max(initial=-np.inf) <= q[n, expanded].min() + 1e-5
+        for a in expanded:
+            s1, t1 = env.step(state, jnp.int32(a))
+            follow = -np.inf
+            for a2 in np.flatnonzero(np.asarray(t1.observation.action_mask)):
+                _, t2 = env.step(s1, jnp.int32(a2))
+                v = float(critic.value(None, t2.observation.board, None))
+                follow = max(follow, float(t2.reward) + (not bool(t2.is_terminal)) * keep * v)
+            want = float(t1.reward) + (0.0 if bool(t1.is_terminal) else keep * follow)
+            np.testing.assert_allclose(scores[n, a], want, rtol=1e-5, atol=1e-4)
+    act2, _, _ = policies.true_plan2_policy(env, critic, {"critic": None})(
+        agent.initial_carry(40), states, ts, jax.random.key(0)
+    )
+    assert (np.asarray(act2) == scores.argmax(-1)).all()
 
     # Only the board world model can have its model replaced.
     with pytest.raises(ValueError, match="board world-model"):
