@@ -52,6 +52,14 @@ def define_flags() -> None:
         "--modes=plan2 or true_plan2: first placements expanded (default: the run's "
         "agent.board_plan_width).",
     )
+    flags.DEFINE_integer(
+        "slots",
+        None,
+        "Games the agent plays in parallel (default: all --episodes at once). Fewer slots: a "
+        "slot whose game ends starts the next unplayed one, the same games and, for the "
+        "deterministic modes (all but sample), the same results, without a few long games "
+        "keeping every game's batch stepping: for costly modes such as plan2.",
+    )
     flags.DEFINE_list("baselines", ["random", "dellacherie", "el_tetris", "bcts"], "Baselines.")
     flags.DEFINE_integer("seed", 12345, "Seed of the games (the same for every policy).")
     flags.DEFINE_bool(
@@ -103,6 +111,7 @@ def evaluate(
     max_pieces=10000,
     modes=("greedy",),
     plan_width=None,
+    slots=None,
     baselines=(),
     seed=12345,
     gif=True,
@@ -126,6 +135,8 @@ def evaluate(
             raise UserError(f"--baselines: got {b!r}; allowed: {', '.join(play.BASELINES)}")
     if episodes < 1 or max_pieces < 1:
         raise UserError("--episodes and --max_pieces must be >= 1")
+    if slots is not None and slots < 1:
+        raise UserError(f"--slots: got {slots}; allowed: >= 1 (or unset: every game at once)")
     if plan_width is not None and (
         not any(m in policies.WIDTH_MODES for m in modes) or plan_width < 1
     ):
@@ -143,6 +154,8 @@ def evaluate(
                 f"(agent.world_model='board'); this checkpoint has agent.world_model="
                 f"{config.agent.world_model!r}, env.suite={config.env.suite!r}"
             )
+    if slots is not None and config.env.suite != "tetris":
+        raise UserError(f"--slots: Tetris only; this checkpoint has env.suite={config.env.suite!r}")
     if plan_width is not None:
         agent = policies.with_plan_width(agent, plan_width)
     if config.env.suite != "tetris":
@@ -179,7 +192,14 @@ def evaluate(
     for mode in modes:
         t = time.time()
         games = play.play_agent(
-            env, agent, params, key, num_games=episodes, max_pieces=max_pieces, mode=mode
+            env,
+            agent,
+            params,
+            key,
+            num_games=episodes,
+            max_pieces=max_pieces,
+            mode=mode,
+            slots=slots,
         )
         name = (
             "agent's critic, true dynamics (diagnostic)"
@@ -226,6 +246,7 @@ def evaluate(
         "episodes": episodes,
         "max_pieces": max_pieces,
         "seed": seed,
+        "slots": slots,
         "rows": rows,
         "backend": jax.default_backend(),
         "jax": jax.__version__,
@@ -340,6 +361,7 @@ def main(argv: list[str]) -> None:
         "max_pieces",
         "modes",
         "plan_width",
+        "slots",
         "baselines",
         "seed",
         "gif",

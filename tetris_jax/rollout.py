@@ -13,6 +13,9 @@ does `key, sub = split(key)` and gives `sub` to the policy.
 
 - `play` runs a `lax.while_loop` until every game has ended or made `max_pieces` decisions
   (evaluation; heuristic baselines).
+- `play_slots` plays the same N games (the same reset keys) on fewer parallel slots: a slot
+  whose game ends starts the next unplayed one, so a few long games do not keep the whole
+  batch stepping (evaluation of costly policies).
 - `trace` runs a `lax.scan` of a fixed number of steps and returns every step's `Transition`
   (calibration, world-model reports, GIFs).
 - `step` is one step of either; with `auto_reset=True` finished games restart by themselves
@@ -141,6 +144,73 @@ def play(
     live = lambda r: (r.t < limit) & jnp.any(going(r, max_pieces))
     body = lambda r: step(env, policy, r, max_pieces=max_pieces)[0]
     return jax.lax.while_loop(live, body, start(env, key, num_games, carry))
+
+
+def play_slots(
+    env: Tetris,
+    policy: Policy,
+    key: jax.Array,
+    *,
+    num_games: int,
+    slots: int,
+    max_pieces: int,
+    carry: Any = (),
+) -> Games:
+    """The N games of `play` (game i from `env.reset(split(reset_key, N)[i])`), played on
+    `slots` parallel games: when a slot's game ends (top-out, `max_pieces` decisions, or the
+    step limit) its results are recorded and the slot starts the next unplayed game, whose
+    first time step has `is_first` (the policy resets its carry there, as in training's
+    auto-reset); `carry` is for `slots` games. A deterministic policy (one that ignores `key`)
+    plays every game exactly as in `play`, so the results equal `games(play(...))`; a policy
+    that samples draws other keys. Costs about sum(game lengths) / slots steps plus the
+    longest game, where `play` costs the longest game for all N. Jit the caller."""
+    if not 1 <= slots:
+        raise ValueError(f"play_slots: slots={slots!r} must be >= 1")
+    S = min(slots, num_games)
+    key, reset_key = jax.random.split(key)
+    keys = jax.random.split(reset_key, num_games)
+    states, ts = jax.vmap(env.reset)(keys[:S])
+    limit = step_limit(env, max_pieces)
+    zeros = jnp.zeros((num_games,), jnp.int32)
+    init = (
+        Rollout(states, ts, carry, jnp.zeros((S,), bool), key, jnp.int32(0)),
+        jnp.arange(S, dtype=jnp.int32),  # The game each slot plays; num_games: none left.
+        jnp.zeros((S,), jnp.int32),  # Steps of the slot's current game.
+        jnp.int32(S),  # The next unplayed game.
+        Games(zeros, zeros, zeros, jnp.zeros((num_games,), bool)),
+    )
+
+    def body(c):
+        r, game, t, nxt, res = c
+        live = (game < num_games) & going(r, max_pieces) & (t < limit)
+        key, sub = jax.random.split(r.key)
+        action, carry, _ = policy(r.carry, r.states, r.ts, sub)
+        new_states, new_ts = jax.vmap(env.step)(r.states, action)
+        states, ts = _freeze(live, new_states, r.states), _freeze(live, new_ts, r.ts)
+        terminated = r.terminated | (live & ts.is_terminal)
+        t = t + live
+        ended = (game < num_games) & (
+            states.done | (states.pieces_placed >= max_pieces) | (t >= limit)
+        )
+        at = jnp.where(ended, game, num_games)  # Out of range: dropped.
+        put = lambda a, v: a.at[at].set(v.astype(a.dtype), mode="drop")  # noqa: E731
+        res = Games(
+            put(res.lines, states.total_lines),
+            put(res.pieces, states.pieces_placed),
+            put(res.score, states.score),
+            put(res.capped, ~terminated),
+        )
+        new_game = jnp.where(ended, nxt + jnp.cumsum(ended) - 1, game)
+        new_game = jnp.minimum(new_game, num_games)
+        fresh = ended & (new_game < num_games)
+        rs, rts = jax.vmap(env.reset)(keys[jnp.minimum(new_game, num_games - 1)])
+        states, ts = _freeze(fresh, rs, states), _freeze(fresh, rts, ts)
+        terminated = terminated & ~fresh
+        t = jnp.where(fresh, 0, t)
+        nxt = nxt + ended.sum(dtype=jnp.int32)
+        return Rollout(states, ts, carry, terminated, key, r.t + 1), new_game, t, nxt, res
+
+    return jax.lax.while_loop(lambda c: jnp.any(c[1] < num_games), body, init)[-1]
 
 
 def trace(

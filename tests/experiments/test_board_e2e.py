@@ -96,6 +96,24 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
         "random",
     ]
     assert all(row["stats"]["games"] == 3 for row in r["rows"])
+    # On 2 parallel slots (a slot whose game ends starts the next): the same 3 games. (Game by
+    # game equality is `rollout.play_slots`'s test: this barely trained model has near-ties
+    # that the batch size's float rounding can break either way.)
+    r2 = evaluate.evaluate(
+        workdir,
+        episodes=3,
+        max_pieces=20,
+        modes=("greedy", "plan2"),
+        plan_width=2,
+        slots=2,
+        gif=False,
+    )
+    assert r2["slots"] == 2 and [row["policy"] for row in r2["rows"]] == [
+        row["policy"] for row in r["rows"][:2]
+    ]
+    assert all(len(row["games"]["lines"]) == row["stats"]["games"] == 3 for row in r2["rows"])
+    with pytest.raises(UserError, match="slots"):
+        evaluate.evaluate(workdir, episodes=1, max_pieces=5, slots=0, gif=False)
     with pytest.raises(UserError, match="plan_width"):
         evaluate.evaluate(workdir, episodes=1, max_pieces=5, plan_width=2, gif=False)
 
