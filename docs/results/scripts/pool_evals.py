@@ -19,13 +19,25 @@ import sys
 
 from experiments.lib import play
 
+EXPORTS = "docs/results/params/"
+
+
+def same_source(source: str) -> str:
+    """A committed export is the same checkpoint from any clone of the repository: the path
+    from docs/results/params/ on; any other source is its full path."""
+    at = source.replace(os.sep, "/").rfind("/" + EXPORTS)
+    return source if at < 0 else source[at + 1 :]
+
 
 def pool(paths: list[str]) -> dict:
     evals = [json.load(open(p)) for p in paths]
     first = evals[0]
     for p, e in zip(paths, evals, strict=True):
         for key in ("step", "source", "max_pieces"):
-            if e[key] != first[key]:
+            a, b = e[key], first[key]
+            if key == "source":
+                a, b = same_source(a), same_source(b)
+            if a != b:
                 sys.exit(f"{p}: {key} is {e[key]!r}, {paths[0]} has {first[key]!r}")
         for row in e["rows"]:
             if "games" not in row:
@@ -46,6 +58,7 @@ def pool(paths: list[str]) -> dict:
     return {
         "step": first["step"],
         "source": first["source"],
+        "sources": sorted({e["source"] for e in evals}),
         "max_pieces": first["max_pieces"],
         "seeds": seeds,
         "episodes": [e["episodes"] for e in evals],
