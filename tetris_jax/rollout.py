@@ -203,8 +203,14 @@ def play_slots(
         new_game = jnp.where(ended, nxt + jnp.cumsum(ended) - 1, game)
         new_game = jnp.minimum(new_game, num_games)
         fresh = ended & (new_game < num_games)
-        rs, rts = jax.vmap(env.reset)(keys[jnp.minimum(new_game, num_games - 1)])
-        states, ts = _freeze(fresh, rs, states), _freeze(fresh, rts, ts)
+        # Reset only on the steps where a slot starts a game (most steps none does).
+        states, ts = jax.lax.cond(
+            fresh.any(),
+            lambda: _freeze(
+                fresh, jax.vmap(env.reset)(keys[jnp.minimum(new_game, num_games - 1)]), (states, ts)
+            ),
+            lambda: (states, ts),
+        )
         terminated = terminated & ~fresh
         t = jnp.where(fresh, 0, t)
         nxt = nxt + ended.sum(dtype=jnp.int32)

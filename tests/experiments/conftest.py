@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pathlib
 
 import jax
 import pytest
@@ -25,3 +27,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env.setdefault("JAX_PLATFORMS", "cpu")
     env.update(extra)
     return env
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def load_script(name: str):
+    """The module docs/results/scripts/<name>.py (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"docs/results/scripts/{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 
 import pytest
+
+from tests.experiments.conftest import load_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SPEC = ROOT / "docs/results/ablation/rows.json"
 
 
 def _module():
-    path = ROOT / "docs/results/scripts/ablation_table.py"
-    spec = importlib.util.spec_from_file_location("ablation_table", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("ablation_table")
 
 
 def _eval(tmp_path, name, lines, cap=10000, step=100):

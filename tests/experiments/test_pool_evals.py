@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.experiments.conftest import load_script
 
 
 def _module():
-    path = ROOT / "docs/results/scripts/pool_evals.py"
-    spec = importlib.util.spec_from_file_location("pool_evals", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("pool_evals")
 
 
 def _eval(tmp_path, name, source, seed, lines, step=100, cap=10000):
