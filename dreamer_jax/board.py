@@ -56,6 +56,27 @@ from dreamer_jax.optim import make_optimizer
 sg = jax.lax.stop_gradient
 
 
+def top_k_expansion(q, mask, k: int):
+    """The k best allowed actions of each row of q (N, A), for a search that expands them:
+    (top_q (N, k), top_a (N, k), gather), gather(x) taking x (N, A, ...) at top_a -> (N, k,
+    ...). top_q is -inf where fewer than k actions are allowed."""
+    top_q, top_a = jax.lax.top_k(jnp.where(mask, q, -jnp.inf), k)
+    n = q.shape[0]
+
+    def gather(x):
+        return jnp.take_along_axis(x, top_a.reshape((n, k) + (1,) * (x.ndim - 2)), 1)
+
+    return top_q, top_a, gather
+
+
+def scatter_expansion(top_q, top_a, score, num_actions: int):
+    """The (N, A) scores of a `top_k_expansion`: score (N, k) at top_a, -inf elsewhere and
+    where top_q is -inf (an action that was never allowed)."""
+    score = jnp.where(jnp.isfinite(top_q), score, -jnp.inf)
+    rows = jnp.arange(top_a.shape[0])[:, None]
+    return jnp.full((top_a.shape[0], num_actions), -jnp.inf).at[rows, top_a].set(score)
+
+
 class BoardCarry(NamedTuple):
     """Acting state per environment: the previous action (the agent itself is Markov)."""
 
@@ -244,10 +265,7 @@ class BoardAgent:
         q1, (nxt, rew, con) = self.lookahead(
             params, critic_params, board, pieces[:, 0], pieces[:, 1]
         )
-        top_q, top_a = jax.lax.top_k(jnp.where(mask, q1, -jnp.inf), k)  # (N, k)
-        pick = lambda x: jnp.take_along_axis(  # noqa: E731
-            x, top_a.reshape((N, k) + (1,) * (x.ndim - 2)), 1
-        )
+        top_q, top_a, pick = top_k_expansion(q1, mask, k)  # (N, k)
         rep = lambda p: jnp.repeat(p, k)  # noqa: E731
         q2, _ = self.lookahead(
             params,
@@ -257,9 +275,7 @@ class BoardAgent:
             rep(pieces[:, 2]),
         )
         score = pick(rew) + pick(con) * q2.max(-1).reshape(N, k)
-        score = jnp.where(jnp.isfinite(top_q), score, -jnp.inf)
-        rows = jnp.arange(N)[:, None]
-        return jnp.full((N, A), -jnp.inf).at[rows, top_a].set(score)
+        return scatter_expansion(top_q, top_a, score, A)
 
     def _policy(self, params, carry, obs, key, mode: str = "sample"):
         if mode not in ("sample", "greedy", "plan2"):

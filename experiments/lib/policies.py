@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from dreamer_jax import codec, envs
 from dreamer_jax.agent import Agent
+from dreamer_jax.board import scatter_expansion, top_k_expansion
 
 # The observation's fields as a dict (a dict, or a NamedTuple without the optional fields the
 # env does not emit).
@@ -111,10 +112,7 @@ def true_plan2(env, agent, critic_params, states, next_piece, mask):
     N, A = mask.shape
     k = min(agent.config.board_plan_width, A)
     q1, nts, nstates = _true_lookahead(env, agent, critic_params, states, next_piece)
-    top_q, top_a = jax.lax.top_k(jnp.where(mask, q1, -jnp.inf), k)  # (N, k)
-    pick = lambda x: jnp.take_along_axis(  # noqa: E731
-        x, top_a.reshape((N, k) + (1,) * (x.ndim - 2)), 1
-    )
+    top_q, top_a, pick = top_k_expansion(q1, mask, k)  # (N, k)
     after = jax.tree.map(lambda x: pick(x).reshape((N * k, *x.shape[2:])), nstates)
     ats = jax.tree.map(lambda x: pick(x).reshape((N * k, *x.shape[2:])), nts)
     q2, _, _ = _true_lookahead(env, agent, critic_params, after, ats.observation.queue[:, 0])
@@ -122,8 +120,7 @@ def true_plan2(env, agent, critic_params, states, next_piece, mask):
     over = pick(nts.is_terminal)
     keep = 1.0 - 1.0 / agent.config.horizon
     score = pick(nts.reward) + jnp.where(over | ~jnp.isfinite(best2), 0.0, keep * best2)
-    score = jnp.where(jnp.isfinite(top_q), score, -jnp.inf)
-    return jnp.full((N, A), -jnp.inf).at[jnp.arange(N)[:, None], top_a].set(score)
+    return scatter_expansion(top_q, top_a, score, A)
 
 
 def true_dynamics_policy(env, agent, params):

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from dreamer_jax import configs
-from dreamer_jax.board import BoardAgent
+from dreamer_jax.board import BoardAgent, scatter_expansion, top_k_expansion
 from tetris_jax import Tetris, heuristics, rollout
 
 
@@ -538,3 +538,20 @@ def test_plan2_scores_the_best_first_placements_two_placements_deep(width):
             None,
             "plan2",
         )
+
+
+def test_top_k_expansion_gathers_the_best_allowed_and_scatters_back():
+    q = jnp.array([[3.0, 9.0, 1.0, 7.0], [5.0, 0.0, 2.0, 4.0]])
+    mask = jnp.array([[True, False, True, True], [False, False, True, False]])
+    top_q, top_a, gather = top_k_expansion(q, mask, 2)
+    np.testing.assert_array_equal(top_a[0], [3, 0])  # 9.0 is masked off
+    assert top_a[1, 0] == 2 and np.isneginf(top_q[1, 1])  # one action allowed in row 1
+    x = jnp.arange(8.0).reshape(2, 4) * 10
+    np.testing.assert_array_equal(gather(x)[0], [30.0, 0.0])
+    y = jnp.arange(16.0).reshape(2, 4, 2)
+    assert gather(y).shape == (2, 2, 2)
+    np.testing.assert_array_equal(gather(y)[0, 0], y[0, 3])
+    out = scatter_expansion(top_q, top_a, jnp.array([[1.0, 2.0], [3.0, 4.0]]), 4)
+    np.testing.assert_array_equal(out[0], [2.0, -np.inf, -np.inf, 1.0])
+    # The second pick of row 1 was never allowed: -inf, whatever its score.
+    np.testing.assert_array_equal(out[1], [-np.inf, -np.inf, 3.0, -np.inf])
