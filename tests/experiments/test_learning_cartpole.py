@@ -13,8 +13,7 @@ import jax
 import pytest
 
 from experiments import cartpole
-from experiments.lib import build, episodes, trainer
-from experiments.lib import checkpoints as ckpt
+from experiments.lib import episodes, runs, trainer
 
 
 @pytest.mark.slow
@@ -27,13 +26,8 @@ def test_cartpole_is_learned(tmp_path):
     workdir = str(tmp_path / "run")
     assert trainer.run(c, workdir, log=print)["stopped"] == "end"
 
-    config = build.resolve(c)
-    env = build.make_env(config, evaluation=True)
-    agent = build.make_agent(config, env)
-    abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
-    checkpoints = ckpt.Checkpointer(workdir, create=False)
-    params, _ = checkpoints.restore_params(abstract, None)
-    checkpoints.close()
+    # The final checkpoint, loaded as experiments.evaluate loads it (the run's own config.json).
+    _, env, agent, params, _ = runs.load_checkpoint(workdir, None, None)
     key = jax.random.key(7)
     trained = episodes.stats(
         episodes.play_agent(env, agent, params, key, num_episodes=32, max_steps=500)

@@ -14,8 +14,7 @@ from __future__ import annotations
 import jax
 import pytest
 
-from experiments.lib import build, play, trainer
-from experiments.lib import checkpoints as ckpt
+from experiments.lib import play, runs, trainer
 
 
 @pytest.mark.slow
@@ -38,13 +37,8 @@ def test_agent_beats_random_on_small_board_dense_reward(tmp_path, debug_config):
     summary = trainer.run(c, workdir, log=print)
     assert summary["stopped"] == "end"
 
-    config = build.resolve(c)
-    env = build.make_env(config, evaluation=True)
-    agent = build.make_agent(config, env)
-    abstract = jax.eval_shape(agent.init, jax.random.key(0)).params
-    checkpoints = ckpt.Checkpointer(workdir, create=False)
-    params, _ = checkpoints.restore_params(abstract, None)
-    checkpoints.close()
+    # The final checkpoint, loaded as experiments.evaluate loads it (the run's own config.json).
+    _, env, agent, params, _ = runs.load_checkpoint(workdir, None, None)
     key = jax.random.key(7)
     agent_games = play.play_agent(env, agent, params, key, num_games=64, max_pieces=500)
     random_games = play.play_baseline(env, "random", key, num_games=64, max_pieces=500)
