@@ -284,15 +284,15 @@ class BoardAgent:
         mask = obs.get("action_mask")
         if mask is None:
             mask = jnp.ones((board.shape[0], self.num_actions), bool)
-        if mode == "plan2":
+        explore = self.config.board_explore if mode == "sample" else None
+        if mode == "plan2" or (mode == "sample" and self.config.board_act_plan2):
             if queue.shape[-1] < 2:
-                raise ValueError("mode 'plan2': needs a queue of at least 2 pieces")
+                raise ValueError(f"mode {mode!r}: plan2 needs a queue of at least 2 pieces")
             pieces = jnp.concatenate([piece[:, None], queue[:, :2]], 1)
             q = self.plan2(params, params["critic"], board, pieces, mask)
-            act = jnp.argmax(q, -1).astype(jnp.int32)
+            act = self._choose(q, mask, key, explore)
             return act, BoardCarry(act)
         q, _ = self.lookahead(params, params["critic"], board, piece, queue[:, 0])
-        explore = self.config.board_explore if mode == "sample" else None
         act = self._choose(q, mask, key, explore)
         return act, BoardCarry(act)
 

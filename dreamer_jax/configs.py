@@ -100,10 +100,14 @@ class Config:
     # model, in acting and in imagination, and no model is trained. What the critic's learning
     # can reach with a perfect model; never the agent's result (the agent plans through its own).
     board_oracle: bool = False
-    # Board agent, policy mode "plan2" (two placements deep through the model, for evaluation):
-    # how many of the best first placements (by the one-placement score) are expanded by every
-    # placement of the next piece. Training acts and imagines one placement deep regardless.
+    # Board agent, policy mode "plan2" (two placements deep through the model): how many of the
+    # best first placements (by the one-placement score) are expanded by every placement of the
+    # next piece. Imagination is one placement deep regardless.
     board_plan_width: int = 8
+    # Board agent: collect training data with plan2 (width board_plan_width) in place of the
+    # one-placement lookahead, exploring as board_explore says. Needs a queue of >= 2 pieces.
+    # About (1 + board_plan_width) times the acting cost; imagination is unchanged.
+    board_act_plan2: bool = False
     # Board agent: optimizer steps of the world model per update. The batch is split into this
     # many parts along the batch axis; the model takes a step on each of the first n - 1 alone
     # (the critic and its optimizer state untouched), then the usual full step (model and
@@ -252,7 +256,7 @@ def validate(config: Config) -> Config:
         fail("board_model_steps", "> 1 cannot be combined with board_imag_batch or board_oracle")
     if config.board_imag_batch > config.batch_size:
         fail("board_imag_batch", f"must be <= batch_size={config.batch_size} (0 = all)")
-    for field in ("board_features", "board_oracle"):
+    for field in ("board_features", "board_oracle", "board_act_plan2"):
         if not isinstance(getattr(config, field), bool):
             fail(field, f"must be True or False, got {getattr(config, field)!r}")
         if getattr(config, field) and config.world_model != "board":

@@ -53,6 +53,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                 "config.agent.qhead: got True; the board world model has no Q head: set "
                 "agent.qhead=False"
             )
+        if config.agent.board_act_plan2 and config.env.queue_size < 2:
+            raise UserError(
+                f"config.agent.board_act_plan2: got True; plan2 places the current piece and "
+                f"the queue's next: needs env.queue_size >= 2, got {config.env.queue_size}"
+            )
         imag = config.agent.imag_length
         imag = agent_configs.Config().imag_length if imag is None else imag  # No preset sets it.
         if imag > config.env.queue_size:

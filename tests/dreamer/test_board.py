@@ -540,6 +540,46 @@ def test_plan2_scores_the_best_first_placements_two_placements_deep(width):
         )
 
 
+def test_act_plan2_collects_with_plan2_and_explores_as_told():
+    """board_act_plan2: the training ("sample") policy plays plan2's choice, and its random
+    share (board_explore) still draws from the allowed placements; off, it is the
+    one-placement lookahead's."""
+    env = Tetris(height=8, width=6, queue_size=2)
+    with pytest.raises(configs.ConfigError, match="board_act_plan2"):
+        configs.get_config("tiny", board_act_plan2=1)
+    with pytest.raises(configs.ConfigError, match="board_act_plan2.*world_model"):
+        configs.get_config("tiny", board_act_plan2=True)
+    ts = _random_states(env)
+    obs, mask = _obs(ts), np.asarray(ts.observation.action_mask)
+    rows = np.arange(len(mask))
+    key = jax.random.key(3)
+
+    def act(agent, mode):
+        # The reward and value heads start at zero (every placement ties): perturbed weights.
+        params = agent.init(jax.random.key(0)).params
+        leaves, tree = jax.tree.flatten(params)
+        keys = jax.random.split(jax.random.key(1), len(leaves))
+        noised = [
+            x + 0.3 * jax.random.normal(k, x.shape, x.dtype)
+            for k, x in zip(keys, leaves, strict=True)
+        ]
+        params = jax.tree.unflatten(tree, noised)
+        out, _ = agent.policy(params, agent.initial_carry(len(mask)), obs, key, mode)
+        return np.asarray(out)
+
+    kw = {"board_plan_width": 3, "board_explore": 0.0}
+    planned = act(_agent(env, **kw), "plan2")
+    one = act(_agent(env, **kw), "greedy")
+    assert (planned != one).any()  # The two policies differ on these states.
+    np.testing.assert_array_equal(act(_agent(env, board_act_plan2=True, **kw), "sample"), planned)
+    np.testing.assert_array_equal(act(_agent(env, **kw), "sample"), one)
+    # Greedy evaluation stays one placement deep.
+    np.testing.assert_array_equal(act(_agent(env, board_act_plan2=True, **kw), "greedy"), one)
+    kw["board_explore"] = 1.0
+    explored = act(_agent(env, board_act_plan2=True, **kw), "sample")
+    assert mask[rows, explored].all() and (explored != planned).any()
+
+
 def test_top_k_expansion_gathers_the_best_allowed_and_scatters_back():
     q = jnp.array([[3.0, 9.0, 1.0, 7.0], [5.0, 0.0, 2.0, 4.0]])
     mask = jnp.array([[True, False, True, True], [False, False, True, False]])

@@ -164,6 +164,16 @@ def test_train_report_and_evaluate_the_board_agent(tmp_path, debug_config, monke
     assert p["placements_continue_accuracy"] == 1.0 and p["regret"] == 0.0, p
 
 
+def test_act_plan2_needs_a_queue_of_two(debug_config):
+    c = _board_config(debug_config)
+    c.agent.board_act_plan2 = True
+    c.env.queue_size, c.agent.imag_length, c.agent.imag_last = 1, 1, 0
+    with pytest.raises(UserError, match="board_act_plan2.*queue_size >= 2, got 1"):
+        build.check_config(c, 1)
+    c.env.queue_size, c.agent.imag_length, c.agent.imag_last = 2, 2, 2
+    build.check_config(c, 1)
+
+
 def test_the_headline_configs_are_what_their_names_say():
     """lines_only.py: the board world model, no hand-made features, no Q head; board.py is its
     session-7 name; board_features.py adds features of predicted boards to the critic (the
