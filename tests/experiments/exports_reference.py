@@ -1,7 +1,10 @@
 """Greedy games of every committed export (docs/results/params/*), the figures
 `test_exports.py` asserts, and the script that records them into `exports_expected.json`:
 
-    JAX_PLATFORMS=cpu python tests/experiments/exports_reference.py
+    JAX_PLATFORMS=cpu python tests/experiments/exports_reference.py [NAME ...]
+
+With names, only those exports are played and (re)recorded; the other entries stay as they are
+(a new export needs its own games only, not every export's replayed again).
 
 The figures were recorded once, by the code that trained and exported the runs, before the
 configs were rewritten and the research switches retired (issue 14): an export that still
@@ -66,20 +69,29 @@ def play(name: str) -> dict[str, list[int]]:
     return {k: [int(x) for x in getattr(games, k)] for k in ("lines", "pieces", "score")}
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
     sys.path.insert(0, ROOT)
+    known = export_names()
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        sys.exit(f"exports_reference: no Tetris export named {unknown}; allowed: {known}")
+    exports = {}
+    if names:
+        with open(EXPECTED) as f:
+            exports = json.load(f)["exports"]
+    exports.update({name: play(name) for name in names or known})
     out = {
         "seed": SEED,
         "games": GAMES,
         "max_pieces": MAX_PIECES,
         "mode": "greedy",
-        "exports": {name: play(name) for name in export_names()},
+        "exports": dict(sorted(exports.items())),
     }
     with open(EXPECTED, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
-    print(json.dumps(out["exports"], indent=1))
+    print(json.dumps({name: out["exports"][name] for name in names or known}, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
