@@ -1,5 +1,5 @@
 """Watch a trained agent play one game in the terminal:
-`python -m experiments.watch --checkpoint=docs/results/params/lines_only_q60_best` (a
+`python -m experiments.watch --checkpoint=docs/results/params/board_features_pool8_s0_best` (a
 params-only export) or `--workdir=DIR [--step=N]` (a training run's checkpoint).
 
 Each step is drawn by `tetris_jax.render.render_ascii` (the board, the queue and hold, and the
@@ -118,7 +118,7 @@ def main(argv: list[str]) -> None:
     if not (FLAGS.checkpoint or FLAGS.workdir):
         raise app.UsageError(
             "give --checkpoint=EXPORT (e.g. docs/results/params/"
-            "lines_only_q60_best) or --workdir=RUN"
+            "board_features_pool8_s0_best) or --workdir=RUN"
         )
     checkpoint_tool_main(argv, watch, "seed", "max_pieces", "fps", "mode")
 
