@@ -211,30 +211,14 @@ def evaluate(
             if mode == policies.PLAN2
             else f"agent ({mode})"
         )
-        rows.append(
-            {
-                "policy": name,
-                "stats": play.stats(games),
-                "games": play.per_game(games),
-                "seconds": time.time() - t,
-            }
-        )
-        log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
+        rows.append(_row(name, games, t, log))
     for name in baselines:
         t = time.time()
         games = play.play_baseline(env, name, key, num_games=episodes, max_pieces=max_pieces)
         if games is None:
             log(f"baseline {name}: unavailable (heuristic baselines need placement mode)")
             continue
-        rows.append(
-            {
-                "policy": name,
-                "stats": play.stats(games),
-                "games": play.per_game(games),
-                "seconds": time.time() - t,
-            }
-        )
-        log(f"{name}: {rows[-1]['stats']['lines_mean']:.2f} lines/game")
+        rows.append(_row(name, games, t, log))
     rules = (
         f"{env!r}; {episodes} games per policy, seed {seed}, cap {max_pieces} pieces; "
         f"empty start board"
@@ -271,6 +255,21 @@ def evaluate(
     log(markdown(step, rows, rules))
     log(f"wrote {base}.json, {base}.md" + (f", {base}.gif{note}" if gif else ""))
     return result
+
+
+def _row(name: str, games: Any, t: float, log: Any) -> dict[str, Any]:
+    """One policy's row of a Tetris evaluation (its stats, per-game results and the seconds
+    since `t`), logged with its lines/game."""
+    from experiments.lib import play
+
+    row = {
+        "policy": name,
+        "stats": play.stats(games),
+        "games": play.per_game(games),
+        "seconds": time.time() - t,
+    }
+    log(f"{name}: {row['stats']['lines_mean']:.2f} lines/game")
+    return row
 
 
 def episodes_markdown(step: int, rows: list[dict[str, Any]], rules: str) -> str:
