@@ -33,6 +33,9 @@ values of the model's predicted boards. With `config.board_imag_batch` the model
 every sequence of a batch and the critic on the first `board_imag_batch` only. The diagnostic
 `config.board_oracle` puts the env's real rules (`true_step`) in place of the model in acting
 and imagination and trains no model: what the critic's learning reaches with a perfect model.
+`config.board_act_plan2` collects the data with `plan2` (two placements deep through the
+model); `config.board_imag_plan2` makes the imagined rollouts follow it, so that the critic
+learns the value of the search's policy.
 """
 
 from __future__ import annotations
@@ -126,6 +129,11 @@ class BoardAgent:
             raise ValueError(
                 f"imag_length: got {self.config.imag_length}; the board agent imagines with "
                 f"the real queue's pieces, at most queue size {spec['queue'].shape[0]} steps"
+            )
+        if self.config.board_imag_plan2 and self.config.imag_length + 1 > spec["queue"].shape[0]:
+            raise ValueError(
+                f"board_imag_plan2: imag_length {self.config.imag_length} with plan2 needs "
+                f"a queue of >= imag_length + 1 pieces, got {spec['queue'].shape[0]}"
             )
         if self.config.board_features and self.board_features is None:
             raise ValueError(
@@ -259,7 +267,8 @@ class BoardAgent:
 
         The second placement ranges over every action, as in imagination (the model has no
         mask for boards it predicts). pieces (N, 3): the current piece and the next two (the
-        queue's); board (N, H, W); mask (N, A) allowed first placements."""
+        queue's); board (N, H, W); mask (N, A) allowed first placements. Also returns the
+        first placement's predicted boards, rewards and continues (N, A, ...), as `lookahead`."""
         N, A = board.shape[0], self.num_actions
         k = min(self.config.board_plan_width, A)
         q1, (nxt, rew, con) = self.lookahead(
@@ -275,7 +284,7 @@ class BoardAgent:
             rep(pieces[:, 2]),
         )
         score = pick(rew) + pick(con) * q2.max(-1).reshape(N, k)
-        return scatter_expansion(top_q, top_a, score, A)
+        return scatter_expansion(top_q, top_a, score, A), (nxt, rew, con)
 
     def _policy(self, params, carry, obs, key, mode: str = "sample"):
         if mode not in ("sample", "greedy", "plan2"):
@@ -289,7 +298,7 @@ class BoardAgent:
             if queue.shape[-1] < 2:
                 raise ValueError(f"mode {mode!r}: plan2 needs a queue of at least 2 pieces")
             pieces = jnp.concatenate([piece[:, None], queue[:, :2]], 1)
-            q = self.plan2(params, params["critic"], board, pieces, mask)
+            q, _ = self.plan2(params, params["critic"], board, pieces, mask)
             act = self._choose(q, mask, key, explore)
             return act, BoardCarry(act)
         q, _ = self.lookahead(params, params["critic"], board, piece, queue[:, 0])
@@ -369,9 +378,13 @@ class BoardAgent:
         pieces = jnp.concatenate([piece[:, None], queue], 1)  # (N, Q + 1)
         boards, rews, cons = [board], [jnp.zeros((N,))], [jnp.ones((N,))]
         for h in range(H):
-            q, (nxt, rew, con) = self.lookahead(
-                wm, slow, boards[-1], pieces[:, h], pieces[:, h + 1]
-            )
+            if c.board_imag_plan2:  # The two-deep search's choice; the step is its first.
+                m = mask if (h == 0 and mask is not None) else jnp.ones((N, self.num_actions), bool)
+                q, (nxt, rew, con) = self.plan2(wm, slow, boards[-1], pieces[:, h : h + 3], m)
+            else:
+                q, (nxt, rew, con) = self.lookahead(
+                    wm, slow, boards[-1], pieces[:, h], pieces[:, h + 1]
+                )
             m = mask if (h == 0 and mask is not None) else jnp.ones_like(q, bool)
             key, sub = jax.random.split(key)
             act = self._choose(q, m, sub, c.board_imag_explore)

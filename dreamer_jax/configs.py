@@ -108,6 +108,12 @@ class Config:
     # one-placement lookahead, exploring as board_explore says. Needs a queue of >= 2 pieces.
     # About (1 + board_plan_width) times the acting cost; imagination is unchanged.
     board_act_plan2: bool = False
+    # Board agent: imagined rollouts follow plan2 (width board_plan_width) in place of the
+    # one-placement lookahead, so the critic learns the value of the two-deep search's policy
+    # (search as policy improvement, the critic then greedy-ranked by it). Needs a queue of
+    # >= imag_length + 1 pieces (every imagined plan2 step knows the two pieces after it).
+    # About (1 + board_plan_width) times the imagination cost.
+    board_imag_plan2: bool = False
     # Board agent: optimizer steps of the world model per update. The batch is split into this
     # many parts along the batch axis; the model takes a step on each of the first n - 1 alone
     # (the critic and its optimizer state untouched), then the usual full step (model and
@@ -256,7 +262,7 @@ def validate(config: Config) -> Config:
         fail("board_model_steps", "> 1 cannot be combined with board_imag_batch or board_oracle")
     if config.board_imag_batch > config.batch_size:
         fail("board_imag_batch", f"must be <= batch_size={config.batch_size} (0 = all)")
-    for field in ("board_features", "board_oracle", "board_act_plan2"):
+    for field in ("board_features", "board_oracle", "board_act_plan2", "board_imag_plan2"):
         if not isinstance(getattr(config, field), bool):
             fail(field, f"must be True or False, got {getattr(config, field)!r}")
         if getattr(config, field) and config.world_model != "board":

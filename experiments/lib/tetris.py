@@ -65,6 +65,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                 f"config.agent.imag_length: got {imag}; the board world model imagines with "
                 f"the queue's pieces: at most env.queue_size={config.env.queue_size}"
             )
+        if config.agent.board_imag_plan2 and imag + 1 > config.env.queue_size:
+            raise UserError(
+                f"config.agent.board_imag_plan2: got True; every imagined plan2 step places a "
+                f"piece and the queue's next two: needs env.queue_size >= imag_length + 1 = "
+                f"{imag + 1}, got {config.env.queue_size}"
+            )
     if config.agent.qhead and not config.env.placement_features:
         raise UserError(
             "config.agent.qhead: got True; the Q head scores placements by their "

@@ -500,11 +500,15 @@ def test_plan2_scores_the_best_first_placements_two_placements_deep(width):
     mask = np.asarray(obs.action_mask)
     assert not mask.all()
     pieces = jnp.concatenate([obs.piece[:, None], obs.queue[:, :2]], 1)
-    got = np.asarray(agent.plan2(params, params["critic"], obs.board, pieces, obs.action_mask))
+    got, first = agent.plan2(params, params["critic"], obs.board, pieces, obs.action_mask)
+    got = np.asarray(got)
     q1, (nxt, rew, con) = agent.lookahead(
         params, params["critic"], obs.board, obs.piece, obs.queue[:, 0]
     )
     q1, nxt, rew, con = (np.asarray(x) for x in (q1, nxt, rew, con))
+    # It also returns the first placement's predictions, as the one-placement lookahead's.
+    for a, b in zip(first, (nxt, rew, con), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
     A = env.num_actions
     for n in range(obs.board.shape[0]):
         allowed = np.flatnonzero(mask[n])
@@ -578,6 +582,59 @@ def test_act_plan2_collects_with_plan2_and_explores_as_told():
     kw["board_explore"] = 1.0
     explored = act(_agent(env, board_act_plan2=True, **kw), "sample")
     assert mask[rows, explored].all() and (explored != planned).any()
+
+
+def _noised(params, scale=0.3):
+    """Params with every weight perturbed: fresh reward and value heads output zero, and every
+    placement would tie."""
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    return jax.tree.unflatten(
+        tree,
+        [
+            x + scale * jax.random.normal(k, x.shape, x.dtype)
+            for k, x in zip(keys, leaves, strict=True)
+        ],
+    )
+
+
+def test_imag_plan2_rolls_out_plan2_choices_through_the_model():
+    """board_imag_plan2: every imagined step takes plan2's choice (the replayed mask at the
+    first step, every placement after), through the model, with the real queue's pieces; off,
+    the one-placement lookahead's. It needs a queue of imag_length + 1 pieces."""
+    env = Tetris(height=8, width=6, queue_size=3, reward_mode="lines_only")
+    with pytest.raises(configs.ConfigError, match="board_imag_plan2"):
+        configs.get_config("tiny", board_imag_plan2=1)
+    with pytest.raises(configs.ConfigError, match="board_imag_plan2.*world_model"):
+        configs.get_config("tiny", board_imag_plan2=True)
+    with pytest.raises(ValueError, match="board_imag_plan2.*queue"):
+        _agent(env, board_imag_plan2=True, imag_length=3)
+    kw = {"board_plan_width": 3, "imag_length": 2}
+    agent, plain = _agent(env, board_imag_plan2=True, **kw), _agent(env, **kw)
+    state = agent.init(jax.random.key(0))
+    params, slow = _noised(state.params), _noised(state.params)["critic"]
+    batch = _play_batch(env, jax.random.key(1), 4, 8)
+    boards, pieces, rew, con, _ = agent._imagine(params, slow, batch, jax.random.key(2))
+    other, *_ = plain._imagine(params, slow, batch, jax.random.key(2))
+    assert boards.shape == (8, 3, 8, 6) and pieces.shape == (8, 3)
+    assert (np.asarray(boards) != np.asarray(other)).any()  # The two rollouts differ.
+    last = lambda x: x[:, -2:].reshape((8, *x.shape[2:]))  # noqa: E731
+    all_pieces = np.concatenate([last(batch["piece"])[:, None], last(batch["queue"])], 1)
+    np.testing.assert_array_equal(pieces, all_pieces[:, :3])
+    mask = np.asarray(last(batch["action_mask"]))
+    for h in range(2):
+        m = mask if h == 0 else np.ones_like(mask)
+        q, (nxt, r, c) = agent.plan2(
+            params, slow, boards[:, h], jnp.asarray(all_pieces[:, h : h + 3]), jnp.asarray(m)
+        )
+        act = np.asarray(jnp.argmax(jnp.where(m, q, -jnp.inf), -1))
+        rows = np.arange(8)
+        assert m[rows, act].all()
+        np.testing.assert_array_equal(boards[:, h + 1], np.asarray(nxt)[rows, act])
+        np.testing.assert_allclose(rew[:, h + 1], np.asarray(r)[rows, act], rtol=1e-6)
+        np.testing.assert_allclose(con[:, h + 1], np.asarray(c)[rows, act], rtol=1e-6)
+    state, m = agent.train_step(state, batch, jax.random.key(3))
+    assert np.isfinite(float(m["loss/value"]))
 
 
 def test_top_k_expansion_gathers_the_best_allowed_and_scatters_back():

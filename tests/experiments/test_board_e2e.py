@@ -174,6 +174,17 @@ def test_act_plan2_needs_a_queue_of_two(debug_config):
     build.check_config(c, 1)
 
 
+def test_imag_plan2_needs_a_queue_of_imag_length_plus_one(debug_config):
+    c = _board_config(debug_config)
+    c.agent.board_imag_plan2 = True
+    c.env.queue_size, c.agent.imag_length, c.agent.imag_last = 2, 2, 2
+    want = "board_imag_plan2.*queue_size >= imag_length \\+ 1 = 3, got 2"
+    with pytest.raises(UserError, match=want):
+        build.check_config(c, 1)
+    c.env.queue_size = 3
+    build.check_config(c, 1)
+
+
 def test_the_headline_configs_are_what_their_names_say():
     """lines_only.py: the board world model, no hand-made features, no Q head; board.py is its
     session-7 name; board_features.py adds features of predicted boards to the critic (the
