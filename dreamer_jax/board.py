@@ -378,14 +378,13 @@ class BoardAgent:
         pieces = jnp.concatenate([piece[:, None], queue], 1)  # (N, Q + 1)
         boards, rews, cons = [board], [jnp.zeros((N,))], [jnp.ones((N,))]
         for h in range(H):
+            m = mask if (h == 0 and mask is not None) else jnp.ones((N, self.num_actions), bool)
             if c.board_imag_plan2:  # The two-deep search's choice; the step is its first.
-                m = mask if (h == 0 and mask is not None) else jnp.ones((N, self.num_actions), bool)
                 q, (nxt, rew, con) = self.plan2(wm, slow, boards[-1], pieces[:, h : h + 3], m)
             else:
                 q, (nxt, rew, con) = self.lookahead(
                     wm, slow, boards[-1], pieces[:, h], pieces[:, h + 1]
                 )
-            m = mask if (h == 0 and mask is not None) else jnp.ones_like(q, bool)
             key, sub = jax.random.split(key)
             act = self._choose(q, m, sub, c.board_imag_explore)
             pick = lambda x: jnp.take_along_axis(  # noqa: E731

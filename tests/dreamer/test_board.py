@@ -559,15 +559,7 @@ def test_act_plan2_collects_with_plan2_and_explores_as_told():
     key = jax.random.key(3)
 
     def act(agent, mode):
-        # The reward and value heads start at zero (every placement ties): perturbed weights.
-        params = agent.init(jax.random.key(0)).params
-        leaves, tree = jax.tree.flatten(params)
-        keys = jax.random.split(jax.random.key(1), len(leaves))
-        noised = [
-            x + 0.3 * jax.random.normal(k, x.shape, x.dtype)
-            for k, x in zip(keys, leaves, strict=True)
-        ]
-        params = jax.tree.unflatten(tree, noised)
+        params = _noised(agent.init(jax.random.key(0)).params)
         out, _ = agent.policy(params, agent.initial_carry(len(mask)), obs, key, mode)
         return np.asarray(out)
 
