@@ -102,11 +102,12 @@ class Config:
     board_oracle: bool = False
     # Board agent, policy mode "plan2" (two placements deep through the model): how many of the
     # best first placements (by the one-placement score) are expanded by every placement of the
-    # next piece. Imagination is one placement deep regardless.
+    # next piece. Imagination is one placement deep unless board_imag_plan2.
     board_plan_width: int = 8
     # Board agent: collect training data with plan2 (width board_plan_width) in place of the
     # one-placement lookahead, exploring as board_explore says. Needs a queue of >= 2 pieces.
-    # About (1 + board_plan_width) times the acting cost; imagination is unchanged.
+    # About (1 + board_plan_width) times the acting cost; imagination is unchanged. On
+    # lines_only.py (width 2, 3 seeds) it did not raise greedy play (docs/RESULTS.md, session 29).
     board_act_plan2: bool = False
     # Board agent: imagined rollouts follow plan2 (width board_plan_width) in place of the
     # one-placement lookahead, so the critic learns the value of the two-deep search's policy
